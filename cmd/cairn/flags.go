@@ -1,0 +1,286 @@
+package main
+
+import "github.com/cairn-kv/cairn/embed"
+
+// spec describes one etcd 3.6 flag: how its value is checked, where it goes
+// in embed.Config, and how a config file spells it.
+type spec struct {
+	name string
+	kind kind
+	def  string // the default, as --help shows it
+	help string
+	// choices lists the accepted values of kindChoice and kindChoices, and
+	// the literal exceptions (such as "*") of kindURLs.
+	choices []string
+	yaml    yamlForm
+	// newName is the 3.6 name of a 3.5 experimental-* flag. Setting both
+	// is an error, and setting the old one draws a deprecation warning.
+	newName string
+	// gate is the feature gate that replaces an experimental-* switch.
+	gate string
+	// deprecated, if set, is printed as a warning when the flag is set.
+	deprecated string
+	// set stores the value in the Config. Nil means Cairn accepts the flag
+	// and ignores it, listing it in Config.IgnoredFlags.
+	set func(*embed.Config, parsed)
+}
+
+// yamlForm says how a config file (--config-file) spells a flag.
+type yamlForm int
+
+const (
+	yamlScalar yamlForm = iota // key is the flag's name; value is a scalar of the flag's kind
+	yamlNone                   // no top-level key: not settable from a file, or nested under another key
+	yamlList                   // key is the flag's name; value is a list of strings
+)
+
+// group is a section of --help.
+type group struct {
+	title  string
+	hidden bool // listed in docs/flags.md but not in --help
+	specs  []spec
+}
+
+// flagGroups is every flag of `etcd --help` in etcd 3.6, plus the removed
+// flags etcd still accepts silently.
+var flagGroups = []group{
+	{title: "Member", specs: []spec{
+		{name: "name", def: "default", help: "Human-readable name of this member.",
+			set: func(c *embed.Config, v parsed) { c.Name = v.text }},
+		{name: "data-dir", def: "${name}.cairn", help: "Directory that holds this member's data.",
+			set: func(c *embed.Config, v parsed) { c.Dir = v.text }},
+		{name: "wal-dir", help: "Separate directory for the write-ahead log."},
+		{name: "snapshot-count", kind: kindUint64, def: "10000", help: "Applied Raft entries between compactions of the Raft log.",
+			set: func(c *embed.Config, v parsed) { c.SnapshotCount = v.u }},
+		{name: "heartbeat-interval", kind: kindUint, def: "100", help: "Raft heartbeat interval, in milliseconds.",
+			set: func(c *embed.Config, v parsed) { c.HeartbeatMs = uint(v.u) }},
+		{name: "election-timeout", kind: kindUint, def: "1000", help: "Raft election timeout, in milliseconds; at least 5 heartbeat intervals.",
+			set: func(c *embed.Config, v parsed) { c.ElectionMs = uint(v.u) }},
+		{name: "initial-election-tick-advance", kind: kindBool, def: "true", help: "Skip most of the first election timeout after boot."},
+		{name: "listen-peer-urls", kind: kindURLs, def: embed.DefaultListenPeerURL, help: "URLs to listen on for peer traffic.",
+			set: func(c *embed.Config, v parsed) { c.ListenPeerURLs = v.urls }},
+		{name: "listen-client-urls", kind: kindURLs, def: embed.DefaultListenClientURL, help: "URLs to listen on for client gRPC (and HTTP) traffic.",
+			set: func(c *embed.Config, v parsed) { c.ListenClientURLs = v.urls }},
+		{name: "listen-client-http-urls", kind: kindURLs, help: "URLs to listen on for HTTP-only client traffic."},
+		{name: "max-snapshots", kind: kindUint, def: "5", help: "Snapshot files to keep (0: unlimited).",
+			deprecated: "--max-snapshots is deprecated in etcd 3.6"},
+		{name: "max-wals", kind: kindUint, def: "5", help: "Write-ahead log files to keep (0: unlimited)."},
+		{name: "memory-mlock", kind: kindBool, def: "false", help: "Lock the database pages in RAM."},
+		{name: "quota-backend-bytes", kind: kindInt64, def: "0", help: "Storage size, in bytes, above which writes fail with \"database space exceeded\" (0: 2 GiB).",
+			set: func(c *embed.Config, v parsed) { c.QuotaBackendBytes = v.i }},
+		{name: "backend-bbolt-freelist-type", def: "map", help: "bbolt freelist type: array or map."},
+		{name: "backend-batch-interval", kind: kindDuration, def: "0s", help: "Longest time before the backend commits a batch."},
+		{name: "backend-batch-limit", kind: kindInt, def: "0", help: "Most operations before the backend commits a batch."},
+		{name: "max-txn-ops", kind: kindUint, def: "128", help: "Most operations one transaction may hold.",
+			set: func(c *embed.Config, v parsed) { c.MaxTxnOps = uint(v.u) }},
+		{name: "max-request-bytes", kind: kindUint, def: "1572864", help: "Largest client request accepted, in bytes.",
+			set: func(c *embed.Config, v parsed) { c.MaxRequestBytes = uint(v.u) }},
+		{name: "max-concurrent-streams", kind: kindUint32, def: "4294967295", help: "Most concurrent gRPC streams per client connection."},
+		{name: "grpc-keepalive-min-time", kind: kindDuration, def: "5s", help: "Shortest interval at which a client may ping the server."},
+		{name: "grpc-keepalive-interval", kind: kindDuration, def: "2h0m0s", help: "Interval of server-to-client pings (0: off)."},
+		{name: "grpc-keepalive-timeout", kind: kindDuration, def: "20s", help: "Wait for a ping reply before closing the connection (0: off)."},
+		{name: "socket-reuse-port", kind: kindBool, def: "false", yaml: yamlNone, help: "Set SO_REUSEPORT on listeners."},
+		{name: "socket-reuse-address", kind: kindBool, def: "false", yaml: yamlNone, help: "Set SO_REUSEADDR on listeners."},
+		{name: "enable-grpc-gateway", kind: kindBool, def: "true", help: "Serve the JSON/HTTP gateway to the gRPC API."},
+		{name: "raft-read-timeout", kind: kindDuration, def: "5s", yaml: yamlNone, help: "Read timeout of peer connections."},
+		{name: "raft-write-timeout", kind: kindDuration, def: "5s", yaml: yamlNone, help: "Write timeout of peer connections."},
+		{name: "feature-gates", kind: kindGates, help: "Server feature gates, as Name=true|false,...; known names: " +
+			"CompactHashCheck, InitialCorruptCheck, LeaseCheckpoint, LeaseCheckpointPersist, SetMemberLocalAddr, " +
+			"StopGRPCServiceOnDefrag, TxnModeWriteWithSharedBuffer (AllAlpha, AllBeta switch a whole stage)."},
+	}},
+	{title: "Clustering", specs: []spec{
+		{name: "initial-advertise-peer-urls", kind: kindURLs, def: embed.DefaultListenPeerURL, help: "This member's peer URLs, as announced to the cluster.",
+			set: func(c *embed.Config, v parsed) { c.InitialAdvertisePeerURLs = v.urls }},
+		{name: "initial-cluster", def: "default=" + embed.DefaultListenPeerURL, help: "Bootstrap members, as name=peerURL,name=peerURL,...",
+			set: func(c *embed.Config, v parsed) { c.InitialCluster = v.text }},
+		{name: "initial-cluster-state", kind: kindChoice, choices: []string{embed.ClusterStateNew, embed.ClusterStateExisting}, def: "new",
+			help: "\"new\" to bootstrap a cluster, \"existing\" to join one; ignored once the member has data.",
+			set:  func(c *embed.Config, v parsed) { c.InitialClusterState = v.text }},
+		{name: "initial-cluster-token", def: embed.DefaultInitialClusterToken, help: "Cluster token that seeds cluster and member IDs at bootstrap.",
+			set: func(c *embed.Config, v parsed) { c.InitialClusterToken = v.text }},
+		{name: "advertise-client-urls", kind: kindURLs, def: embed.DefaultListenClientURL, help: "This member's client URLs, as announced to clients; required with --listen-client-urls.",
+			set: func(c *embed.Config, v parsed) { c.AdvertiseClientURLs = v.urls }},
+		{name: "discovery", help: "v2 discovery URL to bootstrap the cluster."},
+		{name: "discovery-token", yaml: yamlNone, help: "v3 discovery: token of the cluster to bootstrap."},
+		{name: "discovery-endpoints", kind: kindList, yaml: yamlNone, help: "v3 discovery: gRPC endpoints of the discovery service."},
+		{name: "discovery-dial-timeout", kind: kindDuration, def: "2s", yaml: yamlNone, help: "v3 discovery: dial timeout."},
+		{name: "discovery-request-timeout", kind: kindDuration, def: "5s", yaml: yamlNone, help: "v3 discovery: request timeout."},
+		{name: "discovery-keepalive-time", kind: kindDuration, def: "2s", yaml: yamlNone, help: "v3 discovery: keepalive time."},
+		{name: "discovery-keepalive-timeout", kind: kindDuration, def: "6s", yaml: yamlNone, help: "v3 discovery: keepalive timeout."},
+		{name: "discovery-insecure-transport", kind: kindBool, def: "true", yaml: yamlNone, help: "v3 discovery: connect without TLS."},
+		{name: "discovery-insecure-skip-tls-verify", kind: kindBool, def: "false", yaml: yamlNone, help: "v3 discovery: skip server certificate verification."},
+		{name: "discovery-cert", yaml: yamlNone, help: "v3 discovery: client TLS certificate file."},
+		{name: "discovery-key", yaml: yamlNone, help: "v3 discovery: client TLS key file."},
+		{name: "discovery-cacert", yaml: yamlNone, help: "v3 discovery: CA bundle to verify the service."},
+		{name: "discovery-user", yaml: yamlNone, help: "v3 discovery: username[:password]."},
+		{name: "discovery-password", yaml: yamlNone, help: "v3 discovery: password."},
+		{name: "discovery-fallback", kind: kindChoice, choices: []string{"exit", "proxy"}, def: "exit", yaml: yamlNone, help: "What to do when discovery fails; only \"exit\" is supported."},
+		{name: "discovery-proxy", help: "HTTP proxy for the v2 discovery service."},
+		{name: "discovery-srv", help: "DNS domain whose SRV records list the bootstrap members."},
+		{name: "discovery-srv-name", help: "Suffix of the DNS SRV name queried at bootstrap."},
+		{name: "strict-reconfig-check", kind: kindBool, def: "true", help: "Reject membership changes that would lose quorum."},
+		{name: "pre-vote", kind: kindBool, def: "true", help: "Use Raft pre-vote, so a rejoining partitioned member does not disrupt the leader."},
+		{name: "auto-compaction-retention", def: "0", help: "History to keep when compacting automatically (0: off)."},
+		{name: "auto-compaction-mode", def: "periodic", help: "How to read --auto-compaction-retention: periodic (a duration) or revision (a count)."},
+		{name: "v2-deprecation", kind: kindChoices, def: "write-only",
+			choices:    []string{"write-only", "write-only-skip-check", "write-only-drop-data", "gone"},
+			help:       "Stage of the v2 store's removal; etcd 3.6 enforces the default.",
+			deprecated: "--v2-deprecation is deprecated in etcd 3.6; its default is enforced"},
+	}},
+	{title: "Security", specs: []spec{
+		{name: "cert-file", yaml: yamlNone, help: "Client-facing TLS certificate file."},
+		{name: "key-file", yaml: yamlNone, help: "Client-facing TLS key file."},
+		{name: "client-cert-auth", kind: kindBool, def: "false", yaml: yamlNone, help: "Require client certificates."},
+		{name: "client-cert-file", yaml: yamlNone, help: "Certificate this member presents as a client, if not --cert-file."},
+		{name: "client-key-file", yaml: yamlNone, help: "Key this member uses as a client, if not --key-file."},
+		{name: "client-crl-file", yaml: yamlNone, help: "Client certificate revocation list."},
+		{name: "client-cert-allowed-hostname", kind: kindList, yaml: yamlNone, help: "SAN hostnames a client certificate must carry."},
+		{name: "trusted-ca-file", yaml: yamlNone, help: "CA bundle that verifies client certificates."},
+		{name: "auto-tls", kind: kindBool, def: "false", yaml: yamlNone, help: "Serve clients with a generated certificate."},
+		{name: "peer-cert-file", yaml: yamlNone, help: "Peer TLS certificate file."},
+		{name: "peer-key-file", yaml: yamlNone, help: "Peer TLS key file."},
+		{name: "peer-client-cert-auth", kind: kindBool, def: "false", yaml: yamlNone, help: "Require peer client certificates."},
+		{name: "peer-client-cert-file", yaml: yamlNone, help: "Certificate presented to peers as a client, if not --peer-cert-file."},
+		{name: "peer-client-key-file", yaml: yamlNone, help: "Key used with peers as a client, if not --peer-key-file."},
+		{name: "peer-trusted-ca-file", yaml: yamlNone, help: "CA bundle that verifies peer certificates."},
+		{name: "peer-cert-allowed-cn", kind: kindList, yaml: yamlNone, help: "CNs a peer certificate may carry."},
+		{name: "peer-cert-allowed-hostname", kind: kindList, yaml: yamlNone, help: "SAN hostnames a peer certificate may carry."},
+		{name: "peer-auto-tls", kind: kindBool, def: "false", yaml: yamlNone, help: "Talk to peers with a generated certificate."},
+		{name: "self-signed-cert-validity", kind: kindUint, def: "1", help: "Validity of generated certificates, in years."},
+		{name: "peer-crl-file", yaml: yamlNone, help: "Peer certificate revocation list."},
+		{name: "peer-skip-client-san-verification", kind: kindBool, def: "false", yaml: yamlNone, help: "Do not check the SAN of peer client certificates."},
+		{name: "experimental-peer-skip-client-san-verification", kind: kindBool, def: "false", newName: "peer-skip-client-san-verification",
+			help: "Old name of --peer-skip-client-san-verification."},
+		{name: "cipher-suites", kind: kindList, yaml: yamlList, help: "TLS cipher suites (empty: Go's choice)."},
+		{name: "cors", kind: kindURLs, choices: []string{"*"}, def: "*", help: "Origins allowed by CORS (* allows all)."},
+		{name: "host-whitelist", kind: kindList, def: "*", help: "Host headers accepted on insecure HTTP (* accepts all)."},
+		{name: "tls-min-version", def: "TLS1.2", help: "Lowest TLS version: TLS1.2 or TLS1.3."},
+		{name: "tls-max-version", help: "Highest TLS version: TLS1.2 or TLS1.3 (empty: Go's choice)."},
+	}},
+	{title: "Auth", specs: []spec{
+		{name: "auth-token", def: "simple", help: "Auth token type and options: simple, or jwt,..."},
+		{name: "bcrypt-cost", kind: kindUint, def: "10", help: "bcrypt cost of password hashes (4 to 31)."},
+		{name: "auth-token-ttl", kind: kindUint, def: "300", help: "Lifetime of a simple auth token, in seconds."},
+	}},
+	{title: "Profiling and monitoring", specs: []spec{
+		{name: "enable-pprof", kind: kindBool, def: "false", help: "Serve runtime profiles under /debug/pprof/."},
+		{name: "metrics", def: "basic", help: "Metrics detail: basic or extensive."},
+		{name: "listen-metrics-urls", kind: kindURLs, help: "Extra URLs serving /metrics and /health."},
+	}},
+	{title: "Logging", specs: []spec{
+		{name: "logger", def: "zap", help: "Logger; only zap."},
+		{name: "log-outputs", kind: kindList, def: "default", yaml: yamlList, help: "Log destinations: stdout, stderr, or file paths."},
+		{name: "log-level", def: "info", help: "Lowest level logged: debug, info, warn, error, panic or fatal.",
+			set: func(c *embed.Config, v parsed) { c.LogLevel = v.text }},
+		{name: "log-format", def: "json", help: "Log format: json or console."},
+		{name: "enable-log-rotation", kind: kindBool, def: "false", help: "Rotate a single file log output."},
+		{name: "log-rotation-config-json", def: `{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}`,
+			help: "Log rotation settings, as JSON."},
+		{name: "warning-unary-request-duration", kind: kindDuration, def: "300ms", help: "Log a warning for unary requests slower than this."},
+	}},
+	{title: "Distributed tracing", specs: []spec{
+		{name: "enable-distributed-tracing", kind: kindBool, def: "false", help: "Export OpenTelemetry traces."},
+		{name: "distributed-tracing-address", def: "localhost:4317", help: "Trace collector address."},
+		{name: "distributed-tracing-service-name", def: "etcd", help: "Service name in traces; the same on every member."},
+		{name: "distributed-tracing-instance-id", help: "Instance ID in traces; unique per member."},
+		{name: "distributed-tracing-sampling-rate", kind: kindInt, def: "0", help: "Spans sampled per million."},
+		{name: "experimental-enable-distributed-tracing", kind: kindBool, def: "false", newName: "enable-distributed-tracing",
+			help: "Old name of --enable-distributed-tracing."},
+		{name: "experimental-distributed-tracing-address", def: "localhost:4317", newName: "distributed-tracing-address",
+			help: "Old name of --distributed-tracing-address."},
+		{name: "experimental-distributed-tracing-service-name", def: "etcd", newName: "distributed-tracing-service-name",
+			help: "Old name of --distributed-tracing-service-name."},
+		{name: "experimental-distributed-tracing-instance-id", newName: "distributed-tracing-instance-id",
+			help: "Old name of --distributed-tracing-instance-id."},
+		{name: "experimental-distributed-tracing-sampling-rate", kind: kindInt, def: "0", newName: "distributed-tracing-sampling-rate",
+			help: "Old name of --distributed-tracing-sampling-rate."},
+	}},
+	{title: "Experimental features and their 3.6 names", specs: []spec{
+		{name: "corrupt-check-time", kind: kindDuration, def: "0s", help: "Interval between cluster corruption checks."},
+		{name: "compact-hash-check-time", kind: kindDuration, def: "1m0s", help: "Interval between the leader's checks of followers' compaction hashes."},
+		{name: "compaction-batch-limit", kind: kindInt, def: "1000", help: "Most revisions deleted per compaction batch."},
+		{name: "compaction-sleep-interval", kind: kindDuration, def: "10ms", help: "Pause between compaction batches."},
+		{name: "watch-progress-notify-interval", kind: kindDuration, def: "10m0s", help: "Interval of progress notifications to watchers."},
+		{name: "warning-apply-duration", kind: kindDuration, def: "100ms", help: "Log a warning for applies slower than this."},
+		{name: "downgrade-check-time", kind: kindDuration, def: "5s", help: "Interval between downgrade status checks."},
+		{name: "bootstrap-defrag-threshold-megabytes", kind: kindUint, def: "0", help: "Defragment at boot if that frees at least this many MB (0: never)."},
+		{name: "snapshot-catchup-entries", kind: kindUint64, def: "5000", help: "Raft entries kept after a compaction for slow followers."},
+		{name: "max-learners", kind: kindInt, def: "1", help: "Most learners the cluster may hold."},
+		{name: "experimental-initial-corrupt-check", kind: kindBool, def: "false", gate: "InitialCorruptCheck",
+			help: "Check for corruption before serving."},
+		{name: "experimental-corrupt-check-time", kind: kindDuration, def: "0s", newName: "corrupt-check-time",
+			help: "Old name of --corrupt-check-time."},
+		{name: "experimental-compact-hash-check-enabled", kind: kindBool, def: "false", gate: "CompactHashCheck",
+			help: "Have the leader check followers' compaction hashes."},
+		{name: "experimental-compact-hash-check-time", kind: kindDuration, def: "1m0s", newName: "compact-hash-check-time",
+			help: "Old name of --compact-hash-check-time."},
+		{name: "experimental-enable-lease-checkpoint", kind: kindBool, def: "false", gate: "LeaseCheckpoint",
+			help: "Have the leader checkpoint lease TTLs to followers."},
+		{name: "experimental-enable-lease-checkpoint-persist", kind: kindBool, def: "false", gate: "LeaseCheckpointPersist",
+			help: "Persist lease TTL checkpoints."},
+		{name: "experimental-compaction-batch-limit", kind: kindInt, def: "1000", newName: "compaction-batch-limit",
+			help: "Old name of --compaction-batch-limit."},
+		{name: "experimental-compaction-sleep-interval", kind: kindDuration, def: "10ms", newName: "compaction-sleep-interval",
+			help: "Old name of --compaction-sleep-interval."},
+		{name: "experimental-watch-progress-notify-interval", kind: kindDuration, def: "10m0s", newName: "watch-progress-notify-interval",
+			help: "Old name of --watch-progress-notify-interval."},
+		{name: "experimental-warning-apply-duration", kind: kindDuration, def: "100ms", newName: "warning-apply-duration",
+			help: "Old name of --warning-apply-duration."},
+		{name: "experimental-warning-unary-request-duration", kind: kindDuration, def: "300ms", newName: "warning-unary-request-duration",
+			help: "Old name of --warning-unary-request-duration."},
+		{name: "experimental-txn-mode-write-with-shared-buffer", kind: kindBool, def: "true", gate: "TxnModeWriteWithSharedBuffer",
+			help: "Let write transactions share the read buffer."},
+		{name: "experimental-stop-grpc-service-on-defrag", kind: kindBool, def: "false", gate: "StopGRPCServiceOnDefrag",
+			help: "Stop serving gRPC during defragmentation."},
+		{name: "experimental-bootstrap-defrag-threshold-megabytes", kind: kindUint, def: "0", newName: "bootstrap-defrag-threshold-megabytes",
+			help: "Old name of --bootstrap-defrag-threshold-megabytes."},
+		{name: "experimental-memory-mlock", kind: kindBool, def: "false", newName: "memory-mlock",
+			help: "Old name of --memory-mlock."},
+		{name: "experimental-snapshot-catchup-entries", kind: kindUint64, def: "5000", newName: "snapshot-catchup-entries",
+			help: "Old name of --snapshot-catchup-entries."},
+		{name: "experimental-downgrade-check-time", kind: kindDuration, def: "5s", newName: "downgrade-check-time",
+			help: "Old name of --downgrade-check-time."},
+	}},
+	{title: "Unsafe", specs: []spec{
+		{name: "force-new-cluster", kind: kindBool, def: "false", help: "Restart as a one-member cluster, dropping the other members."},
+		{name: "unsafe-no-fsync", kind: kindBool, def: "false", help: "Do not fsync the Raft log; a crash may lose acknowledged writes.",
+			set: func(c *embed.Config, v parsed) { c.UnsafeNoFsync = v.b }},
+	}},
+	{title: "Command", specs: []spec{
+		{name: "config-file", yaml: yamlNone, help: "YAML configuration file; when given, other flags and ETCD_* variables are ignored.",
+			set: handledByParse},
+		{name: "version", kind: kindBool, def: "false", yaml: yamlNone, help: "Print the version and exit.",
+			set: handledByParse},
+	}},
+	{title: "Removed flags etcd still accepts and ignores", hidden: true, specs: legacySpecs(
+		"cluster-active-size", "cluster-remove-delay", "cluster-sync-interval", "config", "force",
+		"max-result-buffer", "max-retry-attempts", "peer-heartbeat-interval", "peer-election-timeout",
+		"retry-interval", "snapshot", "v", "vv", "test.coverprofile", "test.outputdir",
+	)},
+}
+
+// handledByParse marks flags that parseConfig acts on itself.
+func handledByParse(*embed.Config, parsed) {}
+
+func legacySpecs(names ...string) []spec {
+	out := make([]spec, len(names))
+	for i, n := range names {
+		out[i] = spec{name: n, kind: kindLegacy, yaml: yamlNone, help: "Removed; accepted and ignored."}
+	}
+	return out
+}
+
+// specsByName indexes flagGroups.
+var specsByName = func() map[string]*spec {
+	m := map[string]*spec{}
+	for gi := range flagGroups {
+		for si := range flagGroups[gi].specs {
+			sp := &flagGroups[gi].specs[si]
+			if m[sp.name] != nil {
+				panic("duplicate flag --" + sp.name)
+			}
+			m[sp.name] = sp
+		}
+	}
+	return m
+}()

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/cairn-kv/cairn/embed"
+	"github.com/cairn-kv/cairn/version"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run is main without the process around it: it returns the exit status.
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	inv, err := parseConfig(args, environ)
+	for _, n := range inv.notices {
+		fmt.Fprintf(stderr, "cairn: %s\n", n)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cairn: %v\n", err)
+		if errors.As(err, new(usageError)) {
+			fmt.Fprintln(stderr, "Run 'cairn --help' for usage.")
+			return 2 // as etcd, for a malformed command line
+		}
+		return 1
+	}
+	switch {
+	case inv.help:
+		printHelp(stdout)
+		return 0
+	case inv.version:
+		printVersion(stdout)
+		return 0
+	}
+	return serve(*inv.cfg, stderr)
+}
+
+// printVersion prints what `etcd --version` prints, with Cairn's own
+// release first; tools that parse "etcd Version:" see the API version.
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "cairn Version: %s\n", version.Version)
+	fmt.Fprintf(w, "etcd Version: %s\n", version.APIVersion)
+	fmt.Fprintf(w, "Go Version: %s\n", runtime.Version())
+	fmt.Fprintf(w, "Go OS/Arch: %s/%s\n", runtime.GOOS, runtime.GOARCH)
+}
+
+// serve runs a member until SIGINT or SIGTERM (status 0) or until it fails
+// on its own (status 1), then closes it.
+func serve(cfg embed.Config, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	srv, err := embed.Start(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "cairn: %v\n", err)
+		return 1
+	}
+	status := 0
+	select {
+	case <-ctx.Done():
+	case err := <-srv.Err():
+		fmt.Fprintf(stderr, "cairn: server stopped: %v\n", err)
+		status = 1
+	}
+	if err := srv.Close(); err != nil {
+		fmt.Fprintf(stderr, "cairn: closing the server: %v\n", err)
+		status = 1
+	}
+	return status
+}

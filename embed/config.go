@@ -1,0 +1,203 @@
+package embed
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults, as etcd 3.6's embed.Config unless noted.
+const (
+	DefaultName                = "default"
+	DefaultListenClientURL     = "http://127.0.0.1:2379" // etcd: http://localhost:2379
+	DefaultListenPeerURL       = "http://127.0.0.1:2380" // etcd: http://localhost:2380
+	DefaultInitialClusterToken = "etcd-cluster"
+	DefaultSnapshotCount       = 10000
+	DefaultMaxRequestBytes     = 1572864 // 1.5 MiB, as etcd's --max-request-bytes
+	DefaultMaxTxnOps           = 128
+	DefaultHeartbeatMs         = 100
+	DefaultElectionMs          = 1000
+	DefaultQuotaBackendBytes   = 2 << 30 // 2 GiB, as etcd's DefaultQuotaBytes
+
+	ClusterStateNew      = "new"
+	ClusterStateExisting = "existing"
+)
+
+// Config is everything a Cairn member needs to start. The zero value is
+// valid: EnsureDefaults fills in a single-node member named "default" that
+// serves clients on 127.0.0.1:2379 and stores data in ./default.cairn.
+type Config struct {
+	// Name is this member's human-readable name (etcd --name).
+	Name string
+	// Dir is the data directory (etcd --data-dir). Default: "<Name>.cairn".
+	Dir string
+
+	// ListenClientURLs are the URLs the client gRPC service listens on
+	// (etcd --listen-client-urls). Only http:// and unix:// schemes are served.
+	ListenClientURLs []url.URL
+	// AdvertiseClientURLs are the client URLs announced to the cluster
+	// (etcd --advertise-client-urls). Default: ListenClientURLs.
+	AdvertiseClientURLs []url.URL
+	// ListenPeerURLs are the URLs the peer service listens on (etcd --listen-peer-urls).
+	ListenPeerURLs []url.URL
+	// InitialAdvertisePeerURLs are this member's peer URLs as announced in the
+	// cluster (etcd --initial-advertise-peer-urls). Default: ListenPeerURLs.
+	InitialAdvertisePeerURLs []url.URL
+
+	// InitialCluster is "name=peerURL,name=peerURL,..." (etcd --initial-cluster).
+	// Default: "<Name>=<first InitialAdvertisePeerURL>".
+	InitialCluster string
+	// InitialClusterState is "new" or "existing" (etcd --initial-cluster-state).
+	InitialClusterState string
+	// InitialClusterToken seeds the cluster and member IDs (etcd --initial-cluster-token).
+	InitialClusterToken string
+
+	// SnapshotCount is the number of applied Raft entries between Raft log
+	// compactions (etcd --snapshot-count).
+	SnapshotCount uint64
+	// MaxRequestBytes is the largest client request accepted, in bytes
+	// (etcd --max-request-bytes). Larger ones fail with ErrRequestTooLarge.
+	MaxRequestBytes uint
+	// MaxTxnOps is the most operations one Txn may hold (etcd --max-txn-ops).
+	MaxTxnOps uint
+	// QuotaBackendBytes is the storage size, in bytes, above which writes
+	// fail with ErrNoSpace (etcd --quota-backend-bytes). 0 means 2 GiB.
+	QuotaBackendBytes int64
+
+	// HeartbeatMs is the Raft heartbeat interval in milliseconds (etcd --heartbeat-interval).
+	HeartbeatMs uint
+	// ElectionMs is the Raft election timeout in milliseconds (etcd --election-timeout).
+	ElectionMs uint
+
+	// UnsafeNoFsync disables fsync of the Raft log (etcd --unsafe-no-fsync).
+	// Acknowledged writes may be lost on a crash. For tests only.
+	UnsafeNoFsync bool
+
+	// LogLevel is one of debug, info, warn, error (etcd --log-level).
+	LogLevel string
+	// Logger, if set, is used instead of one built from LogLevel.
+	Logger *slog.Logger
+
+	// IgnoredFlags lists etcd flags that were given but that Cairn does not
+	// implement yet; Start logs each once.
+	IgnoredFlags []string
+}
+
+// EnsureDefaults fills every zero field with its default.
+func (c *Config) EnsureDefaults() {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.Dir == "" {
+		c.Dir = c.Name + ".cairn"
+	}
+	if len(c.ListenClientURLs) == 0 {
+		c.ListenClientURLs = []url.URL{mustURL(DefaultListenClientURL)}
+	}
+	if len(c.AdvertiseClientURLs) == 0 {
+		c.AdvertiseClientURLs = c.ListenClientURLs
+	}
+	if len(c.ListenPeerURLs) == 0 {
+		c.ListenPeerURLs = []url.URL{mustURL(DefaultListenPeerURL)}
+	}
+	if len(c.InitialAdvertisePeerURLs) == 0 {
+		c.InitialAdvertisePeerURLs = c.ListenPeerURLs
+	}
+	if c.InitialCluster == "" {
+		parts := make([]string, len(c.InitialAdvertisePeerURLs))
+		for i, u := range c.InitialAdvertisePeerURLs {
+			parts[i] = c.Name + "=" + u.String()
+		}
+		c.InitialCluster = strings.Join(parts, ",")
+	}
+	if c.InitialClusterState == "" {
+		c.InitialClusterState = ClusterStateNew
+	}
+	if c.InitialClusterToken == "" {
+		c.InitialClusterToken = DefaultInitialClusterToken
+	}
+	if c.SnapshotCount == 0 {
+		c.SnapshotCount = DefaultSnapshotCount
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.MaxTxnOps == 0 {
+		c.MaxTxnOps = DefaultMaxTxnOps
+	}
+	if c.QuotaBackendBytes <= 0 {
+		c.QuotaBackendBytes = DefaultQuotaBackendBytes
+	}
+	if c.HeartbeatMs == 0 {
+		c.HeartbeatMs = DefaultHeartbeatMs
+	}
+	if c.ElectionMs == 0 {
+		c.ElectionMs = DefaultElectionMs
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+}
+
+// Validate reports the first invalid field, naming it as etcd's flag.
+func (c *Config) Validate() error {
+	if c.InitialClusterState != ClusterStateNew && c.InitialClusterState != ClusterStateExisting {
+		return fmt.Errorf("--initial-cluster-state: invalid value %q (want %q or %q)", c.InitialClusterState, ClusterStateNew, ClusterStateExisting)
+	}
+	if c.ElectionMs < 5*c.HeartbeatMs {
+		return fmt.Errorf("--election-timeout[%vms] should be at least as 5 times as --heartbeat-interval[%vms]", c.ElectionMs, c.HeartbeatMs)
+	}
+	if c.ElectionMs > 50000 {
+		return fmt.Errorf("--election-timeout[%vms] is too long, and should be set less than 50 seconds", c.ElectionMs)
+	}
+	for _, u := range append(append([]url.URL{}, c.ListenClientURLs...), c.ListenPeerURLs...) {
+		if u.Scheme != "http" && u.Scheme != "unix" && u.Scheme != "unixs" {
+			return fmt.Errorf("listen URL %q: scheme %q is not supported (want http or unix)", u.String(), u.Scheme)
+		}
+	}
+	if _, err := ParseInitialCluster(c.InitialCluster); err != nil {
+		return fmt.Errorf("--initial-cluster: %w", err)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error", "panic", "fatal":
+	default:
+		return fmt.Errorf("--log-level: unknown level %q (want debug, info, warn, error, panic or fatal)", c.LogLevel)
+	}
+	return nil
+}
+
+// ElectionTicks and HeartbeatTick express the timeouts in ticks of
+// HeartbeatMs, the unit go.etcd.io/raft counts in.
+func (c *Config) tickInterval() time.Duration { return time.Duration(c.HeartbeatMs) * time.Millisecond }
+func (c *Config) electionTicks() int          { return int(c.ElectionMs / c.HeartbeatMs) }
+
+// ParseInitialCluster parses "name=url,name=url" into name -> peer URLs.
+func ParseInitialCluster(s string) (map[string][]url.URL, error) {
+	out := map[string][]url.URL{}
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("empty")
+	}
+	for _, part := range strings.Split(s, ",") {
+		name, raw, ok := strings.Cut(part, "=")
+		if !ok || name == "" || raw == "" {
+			return nil, fmt.Errorf("%q is not of the form name=peerURL", part)
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("%q: invalid peer URL %q", name, raw)
+		}
+		out[name] = append(out[name], *u)
+	}
+	return out, nil
+}
+
+func mustURL(s string) url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return *u
+}

@@ -1,0 +1,274 @@
+package embed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+
+	"github.com/cairn-kv/cairn/server"
+	"github.com/cairn-kv/cairn/server/api"
+	"github.com/cairn-kv/cairn/version"
+)
+
+// Server is a running Cairn member with its client and peer listeners.
+type Server struct {
+	cfg    Config
+	lg     *slog.Logger
+	member *server.Member
+	grpc   *grpc.Server
+	http   *http.Server
+	peer   *http.Server
+
+	clientMuxes []*connMux
+	peerLns     []net.Listener
+
+	ready chan struct{}
+	errc  chan error
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// Start validates cfg (after filling defaults), opens the data directory and
+// starts serving. Close the returned Server to stop it.
+func Start(cfg Config) (*Server, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = newLogger(cfg.LogLevel)
+	}
+	for _, f := range cfg.IgnoredFlags {
+		lg.Warn("flag is accepted for etcd compatibility but not implemented; ignoring it", "flag", "--"+f)
+	}
+	s := &Server{cfg: cfg, lg: lg, ready: make(chan struct{}), errc: make(chan error, 1)}
+	if err := s.start(); err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start() error {
+	// Listen first: a port in use fails before the data dir is touched.
+	for _, u := range s.cfg.ListenClientURLs {
+		l, err := listen(u)
+		if err != nil {
+			return fmt.Errorf("listen on client URL %s: %w", u.String(), err)
+		}
+		s.clientMuxes = append(s.clientMuxes, newConnMux(l))
+	}
+	for _, u := range s.cfg.ListenPeerURLs {
+		l, err := listen(u)
+		if err != nil {
+			return fmt.Errorf("listen on peer URL %s: %w", u.String(), err)
+		}
+		s.peerLns = append(s.peerLns, l)
+	}
+	initial, err := ParseInitialCluster(s.cfg.InitialCluster)
+	if err != nil {
+		return fmt.Errorf("--initial-cluster: %w", err)
+	}
+	cluster := make(map[string][]string, len(initial))
+	for name, urls := range initial {
+		cluster[name] = urlStrings(urls)
+	}
+	s.member, err = server.New(server.Config{
+		Name:                s.cfg.Name,
+		Dir:                 s.cfg.Dir,
+		PeerURLs:            urlStrings(s.cfg.InitialAdvertisePeerURLs),
+		ClientURLs:          s.advertiseClientURLs(),
+		InitialCluster:      cluster,
+		InitialClusterToken: s.cfg.InitialClusterToken,
+		SnapshotCount:       s.cfg.SnapshotCount,
+		MaxRequestBytes:     s.cfg.MaxRequestBytes,
+		QuotaBackendBytes:   s.cfg.QuotaBackendBytes,
+		TickInterval:        s.cfg.tickInterval(),
+		ElectionTicks:       s.cfg.electionTicks(),
+		NoSync:              s.cfg.UnsafeNoFsync,
+		Logger:              s.lg,
+	})
+	if err != nil {
+		return err
+	}
+	s.grpc = api.NewServer(s.member, api.Options{MaxRequestBytes: s.cfg.MaxRequestBytes, MaxTxnOps: s.cfg.MaxTxnOps})
+	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.peer = &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
+	for _, m := range s.clientMuxes {
+		s.serve(func() error { return s.grpc.Serve(m.grpc) })
+		s.serve(func() error { return s.http.Serve(m.http) })
+	}
+	for _, l := range s.peerLns {
+		s.serve(func() error { return s.peer.Serve(l) })
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		select {
+		case err := <-s.member.Failed():
+			s.report(err)
+		case <-s.ready:
+		}
+	}()
+	if err := s.waitLeader(); err != nil {
+		return err
+	}
+	close(s.ready)
+	s.lg.Info("ready to serve client requests", "endpoints", strings.Join(s.ClientEndpoints(), ","),
+		"member-id", fmt.Sprintf("%x", s.member.ID()), "cluster-id", fmt.Sprintf("%x", s.member.ClusterID()),
+		"version", version.Version, "etcd-api-version", version.APIVersion)
+	return nil
+}
+
+// waitLeader waits until the member can serve a linearizable read.
+func (s *Server) waitLeader() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Duration(s.cfg.ElectionMs)*time.Millisecond)
+	defer cancel()
+	_, err := s.member.Range(ctx, &pb.RangeRequest{Key: []byte("\x00"), Limit: 1, KeysOnly: true})
+	if err != nil {
+		return fmt.Errorf("member did not become ready: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) serve(fn func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+			s.report(err)
+		}
+	}()
+}
+
+func (s *Server) report(err error) {
+	select {
+	case s.errc <- err:
+	default:
+	}
+}
+
+// Ready is closed once the server serves client requests.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Err delivers a fatal error if the server stops on its own.
+func (s *Server) Err() <-chan error { return s.errc }
+
+// ClientEndpoints lists the client listeners' addresses ("127.0.0.1:2379"),
+// with real ports when a URL asked for port 0.
+func (s *Server) ClientEndpoints() []string {
+	out := make([]string, 0, len(s.clientMuxes))
+	for _, m := range s.clientMuxes {
+		out = append(out, m.root.Addr().String())
+	}
+	return out
+}
+
+// Member is the running member, for in-process use.
+func (s *Server) Member() *server.Member { return s.member }
+
+func (s *Server) advertiseClientURLs() []string {
+	// A listen URL with port 0 is advertised with its real port.
+	if len(s.cfg.AdvertiseClientURLs) > 0 && !sameURLs(s.cfg.AdvertiseClientURLs, s.cfg.ListenClientURLs) {
+		return urlStrings(s.cfg.AdvertiseClientURLs)
+	}
+	out := make([]string, 0, len(s.clientMuxes))
+	for i, m := range s.clientMuxes {
+		u := s.cfg.ListenClientURLs[i]
+		if u.Scheme == "http" {
+			u.Host = m.root.Addr().String()
+		}
+		out = append(out, u.String())
+	}
+	return out
+}
+
+// Close stops serving, closes the member and waits for every goroutine.
+func (s *Server) Close() error {
+	var err error
+	s.once.Do(func() { err = s.closeAll() })
+	return err
+}
+
+func (s *Server) closeAll() error {
+	if s.grpc != nil {
+		stopped := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(2 * time.Second):
+			s.grpc.Stop() // streams that would not end
+		}
+	}
+	for _, m := range s.clientMuxes {
+		m.Close()
+	}
+	for _, l := range s.peerLns {
+		l.Close()
+	}
+	if s.http != nil {
+		s.http.Close()
+	}
+	if s.peer != nil {
+		s.peer.Close()
+	}
+	var err error
+	if s.member != nil {
+		err = s.member.Close()
+	}
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) versionJSON() []byte {
+	b, _ := json.Marshal(map[string]string{"etcdserver": version.APIVersion, "etcdcluster": version.ClusterVersion, "storage": version.ClusterVersion})
+	return b
+}
+
+func urlStrings(us []url.URL) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = u.String()
+	}
+	return out
+}
+
+func sameURLs(a, b []url.URL) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].String() != b[i].String() {
+			return false
+		}
+	}
+	return true
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error", "panic", "fatal":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

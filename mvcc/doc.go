@@ -1,0 +1,22 @@
+// Package mvcc is Cairn's multi-version key-value state machine: every write
+// transaction makes one new store revision, and every version of every key
+// stays readable until compaction, ordered on disk in Pebble.
+//
+// On-disk keys (see package storage for the keyspace bytes):
+//
+//	'k' esc(key) ^rev ^sub  -> version record (create_revision, version, lease, value) or tombstone
+//	'l' esc(key)            -> live record of the key (with its mod_revision)
+//	'e' rev sub             -> event record (type, key), for watch catch-up in revision order
+//	'm' "rev"               -> current store revision
+//	'm' "compact"           -> compacted revision (reads below it fail with ErrCompacted)
+//	'm' "compact-done"      -> revision up to which old versions are physically removed
+//
+// Writes go through a Batch that the apply loop owns (it also writes the
+// applied index into the same Pebble batch); reads go through a ReadTxn, a
+// consistent snapshot at one revision. Neither holds a lock for longer than
+// it takes to commit a batch or take a snapshot.
+//
+// Semantics follow etcd's mvcc package: a write transaction that changes
+// anything bumps the revision by one, its changes take sub-revisions 0, 1,
+// ...; a delete resets version to 0 and the next put re-creates the key.
+package mvcc

@@ -1,0 +1,202 @@
+package mvcc
+
+import (
+	"context"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/cairn-kv/cairn/storage"
+)
+
+// Batch collects the writes of a group of committed entries into one
+// Pebble batch. The apply loop owns it: it begins one TxnWrite per write
+// request, adds its own keys (the applied index) to Pebble(), and calls
+// Store.Commit.
+type Batch struct {
+	s   *Store
+	b   *pebble.Batch // indexed: reads in a txn see the batch's earlier writes
+	rev int64         // store revision including this batch's transactions
+	// compactRev is the compacted revision including this batch's compactions.
+	compactRev int64
+	compacted  bool
+	// Events are the batch's changes in revision order, for watchers.
+	Events []mvccpb.Event
+}
+
+// NewBatch starts a batch at the store's current revision.
+func (s *Store) NewBatch() *Batch {
+	s.mu.RLock()
+	rev, compactRev := s.mu.rev, s.mu.compactRev
+	s.mu.RUnlock()
+	return &Batch{s: s, b: s.eng.DB.NewIndexedBatch(), rev: rev, compactRev: compactRev}
+}
+
+// Pebble is the underlying batch, for keys of other keyspaces that must
+// commit atomically with these versions (the applied index).
+func (wb *Batch) Pebble() *pebble.Batch { return wb.b }
+
+// Rev is the revision the store will be at once the batch commits.
+func (wb *Batch) Rev() int64 { return wb.rev }
+
+// CompactRev is the compacted revision including this batch's compactions.
+func (wb *Batch) CompactRev() int64 { return wb.compactRev }
+
+// Commit writes the batch without fsync (the synced Raft log replays what a
+// crash loses) and publishes its revision. It schedules physical compaction
+// if the batch compacted.
+func (s *Store) Commit(wb *Batch) error {
+	if err := wb.b.Set(metaRev, encodeInt(wb.rev), nil); err != nil {
+		return err
+	}
+	if wb.compacted {
+		if err := wb.b.Set(metaCompact, encodeInt(wb.compactRev), nil); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	err := wb.b.Commit(pebble.NoSync)
+	if err == nil {
+		s.mu.rev, s.mu.compactRev = wb.rev, wb.compactRev
+	}
+	s.mu.Unlock()
+	wb.b.Close()
+	if err == nil && wb.compacted {
+		s.compactor.schedule(wb.compactRev)
+	}
+	return err
+}
+
+// Abort discards an uncommitted batch.
+func (wb *Batch) Abort() { wb.b.Close() }
+
+// Compact marks every revision before rev as compacted: reads below it fail
+// with ErrCompacted at once, and old versions are removed in the background
+// after the batch commits. It returns ErrCompacted if rev is not after the
+// compacted revision and ErrFutureRev if it is after the current one.
+func (wb *Batch) Compact(rev int64) error {
+	if rev <= wb.compactRev {
+		return ErrCompacted
+	}
+	if rev > wb.rev {
+		return ErrFutureRev
+	}
+	wb.compactRev, wb.compacted = rev, true
+	return nil
+}
+
+// Read returns a read view of the batch at its current revision, as a write
+// transaction with no changes would see it.
+func (wb *Batch) Range(ctx context.Context, key, end []byte, ro RangeOptions) (*RangeResult, error) {
+	return rangeKeys(ctx, wb.b, key, end, wb.rev, wb.compactRev, ro)
+}
+
+// TxnWrite is one write transaction: all its changes share revision
+// beginRev+1, with sub-revisions in order.
+type TxnWrite struct {
+	wb       *Batch
+	beginRev int64
+	changes  int
+}
+
+// Write begins a write transaction in the batch.
+func (wb *Batch) Write() *TxnWrite {
+	return &TxnWrite{wb: wb, beginRev: wb.rev}
+}
+
+// Rev is the revision before the transaction.
+func (tw *TxnWrite) Rev() int64 { return tw.beginRev }
+
+// Changes is the number of keys the transaction changed so far.
+func (tw *TxnWrite) Changes() int { return tw.changes }
+
+func (tw *TxnWrite) readRev() int64 {
+	if tw.changes > 0 {
+		return tw.beginRev + 1
+	}
+	return tw.beginRev
+}
+
+// Range reads as etcd's write transactions do: at the transaction's own
+// revision, seeing its earlier changes.
+func (tw *TxnWrite) Range(ctx context.Context, key, end []byte, ro RangeOptions) (*RangeResult, error) {
+	return rangeKeys(ctx, tw.wb.b, key, end, tw.readRev(), tw.wb.compactRev, ro)
+}
+
+// Put writes key=value with lease (0 for none) and returns the new
+// revision and the key's previous lease (0 if none or if it did not exist).
+func (tw *TxnWrite) Put(key, value []byte, lease int64) (rev, prevLease int64, err error) {
+	rev = tw.beginRev + 1
+	sub := int64(tw.changes)
+	rec := record{createRevision: rev, modRevision: rev, version: 1, lease: lease, value: value}
+	prev, ok, err := storage.GetCopy(tw.wb.b, latestKey(nil, key))
+	if err != nil {
+		return 0, 0, err
+	}
+	if ok {
+		p, err := decodeRecord(prev)
+		if err != nil {
+			return 0, 0, err
+		}
+		rec.createRevision, rec.version, prevLease = p.createRevision, p.version+1, p.lease
+	}
+	b := tw.wb.b
+	stored := rec
+	stored.modRevision = 0 // implied by the version key
+	if err := b.Set(versionKey(nil, key, rev, sub), appendRecord(nil, stored), nil); err != nil {
+		return 0, 0, err
+	}
+	if err := b.Set(latestKey(nil, key), appendRecord(nil, rec), nil); err != nil {
+		return 0, 0, err
+	}
+	if err := b.Set(eventKey(rev, sub), appendEvent(nil, byte(mvccpb.PUT), key), nil); err != nil {
+		return 0, 0, err
+	}
+	tw.changes++
+	tw.wb.Events = append(tw.wb.Events, mvccpb.Event{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{
+		Key: key, Value: value, CreateRevision: rec.createRevision, ModRevision: rev, Version: rec.version, Lease: lease,
+	}})
+	return rev, prevLease, nil
+}
+
+// DeleteRange deletes the keys in [key, end) (end as in Range) and returns
+// the deleted key-values and the transaction's revision, as etcd: the new
+// revision if this or an earlier change in the transaction changed
+// anything, else the current one.
+func (tw *TxnWrite) DeleteRange(ctx context.Context, key, end []byte) (deleted []mvccpb.KeyValue, rev int64, err error) {
+	rr, err := tw.Range(ctx, key, end, RangeOptions{})
+	if err != nil {
+		return nil, 0, err
+	}
+	rev = tw.beginRev + 1
+	b := tw.wb.b
+	for _, kv := range rr.KVs {
+		sub := int64(tw.changes)
+		if err := b.Set(versionKey(nil, kv.Key, rev, sub), appendRecord(nil, record{tombstone: true}), nil); err != nil {
+			return nil, 0, err
+		}
+		if err := b.Delete(latestKey(nil, kv.Key), nil); err != nil {
+			return nil, 0, err
+		}
+		if err := b.Set(eventKey(rev, sub), appendEvent(nil, byte(mvccpb.DELETE), kv.Key), nil); err != nil {
+			return nil, 0, err
+		}
+		tw.changes++
+		tw.wb.Events = append(tw.wb.Events, mvccpb.Event{Type: mvccpb.DELETE, Kv: &mvccpb.KeyValue{Key: kv.Key, ModRevision: rev}})
+	}
+	if tw.changes == 0 {
+		rev = tw.beginRev
+	}
+	return rr.KVs, rev, nil
+}
+
+// End finishes the transaction: if it changed anything the batch moves to
+// the next revision.
+func (tw *TxnWrite) End() {
+	if tw.changes > 0 {
+		tw.wb.rev++
+	}
+}
+
+// FirstRev is the oldest readable revision (the compacted revision).
+func (tw *TxnWrite) FirstRev() int64 { return tw.wb.compactRev }

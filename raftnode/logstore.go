@@ -1,0 +1,184 @@
+package raftnode
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/cairn-kv/cairn/storage"
+)
+
+var (
+	keyHardState = storage.RaftStateKey("hardstate")
+	keySnapshot  = storage.RaftStateKey("snapshot")
+)
+
+// logStore persists the Raft log and state in Pebble and mirrors them in a
+// raft.MemoryStorage, which raft reads.
+type logStore struct {
+	db  *pebble.DB
+	ms  *raft.MemoryStorage
+	off bool // unsafe: no fsync
+}
+
+// loadLogStore restores the log from disk. It reports whether the store is
+// fresh (never bootstrapped).
+func loadLogStore(eng *storage.Engine, noSync bool) (*logStore, bool, error) {
+	ls := &logStore{db: eng.DB, ms: raft.NewMemoryStorage(), off: noSync}
+	snapBytes, haveSnap, err := storage.GetCopy(eng.DB, keySnapshot)
+	if err != nil {
+		return nil, false, err
+	}
+	hsBytes, haveHS, err := storage.GetCopy(eng.DB, keyHardState)
+	if err != nil {
+		return nil, false, err
+	}
+	if !haveSnap && !haveHS {
+		return ls, true, nil
+	}
+	var meta raftpb.SnapshotMetadata
+	if haveSnap {
+		if err := meta.Unmarshal(snapBytes); err != nil {
+			return nil, false, fmt.Errorf("raftnode: corrupt snapshot metadata: %w", err)
+		}
+		if err := ls.ms.ApplySnapshot(raftpb.Snapshot{Metadata: meta}); err != nil {
+			return nil, false, err
+		}
+	}
+	if haveHS {
+		var hs raftpb.HardState
+		if err := hs.Unmarshal(hsBytes); err != nil {
+			return nil, false, fmt.Errorf("raftnode: corrupt hard state: %w", err)
+		}
+		if err := ls.ms.SetHardState(hs); err != nil {
+			return nil, false, err
+		}
+	}
+	it, err := eng.DB.NewIter(&pebble.IterOptions{
+		LowerBound: storage.RaftLogKey(meta.Index + 1),
+		UpperBound: storage.KeyspaceEnd(storage.KeyspaceRaftLog),
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	defer it.Close()
+	var ents []raftpb.Entry
+	for ok := it.First(); ok; ok = it.Next() {
+		var e raftpb.Entry
+		if err := e.Unmarshal(it.Value()); err != nil {
+			return nil, false, fmt.Errorf("raftnode: corrupt log entry: %w", err)
+		}
+		ents = append(ents, e)
+	}
+	if err := it.Error(); err != nil {
+		return nil, false, err
+	}
+	if err := ls.ms.Append(ents); err != nil {
+		return nil, false, err
+	}
+	return ls, false, nil
+}
+
+// bootstrap starts a new log at index 1 from a snapshot whose conf state
+// holds the initial voters, so no conf-change entries are needed.
+func (ls *logStore) bootstrap(voters []uint64) error {
+	snap := raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: 1, Term: 1, ConfState: raftpb.ConfState{Voters: voters}}}
+	hs := raftpb.HardState{Term: 1, Commit: 1}
+	b := ls.db.NewBatch()
+	defer b.Close()
+	mb, _ := snap.Metadata.Marshal()
+	hb, _ := hs.Marshal()
+	_ = b.Set(keySnapshot, mb, nil)
+	_ = b.Set(keyHardState, hb, nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	if err := ls.ms.ApplySnapshot(snap); err != nil {
+		return err
+	}
+	return ls.ms.SetHardState(hs)
+}
+
+// save makes a Ready's entries and hard state durable, then mirrors them.
+func (ls *logStore) save(rd *raft.Ready) error {
+	if len(rd.Entries) == 0 && raft.IsEmptyHardState(rd.HardState) {
+		return nil
+	}
+	b := ls.db.NewBatch()
+	defer b.Close()
+	if len(rd.Entries) > 0 {
+		// A new leader may overwrite the tail of the log: drop what
+		// follows the first new index.
+		first := rd.Entries[0].Index
+		last, _ := ls.ms.LastIndex()
+		if first <= last {
+			if err := b.DeleteRange(storage.RaftLogKey(first), storage.KeyspaceEnd(storage.KeyspaceRaftLog), nil); err != nil {
+				return err
+			}
+		}
+		for i := range rd.Entries {
+			data, err := rd.Entries[i].Marshal()
+			if err != nil {
+				return err
+			}
+			if err := b.Set(storage.RaftLogKey(rd.Entries[i].Index), data, nil); err != nil {
+				return err
+			}
+		}
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		data, err := rd.HardState.Marshal()
+		if err != nil {
+			return err
+		}
+		if err := b.Set(keyHardState, data, nil); err != nil {
+			return err
+		}
+	}
+	opts := pebble.NoSync
+	if rd.MustSync && !ls.off {
+		opts = pebble.Sync
+	}
+	if err := b.Commit(opts); err != nil {
+		return err
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		if err := ls.ms.SetHardState(rd.HardState); err != nil {
+			return err
+		}
+	}
+	return ls.ms.Append(rd.Entries)
+}
+
+// compact truncates the log up to index (which must be applied and durable
+// in the state machine), keeping the conf state in the snapshot metadata.
+func (ls *logStore) compact(index uint64, cs raftpb.ConfState) error {
+	snap, err := ls.ms.CreateSnapshot(index, &cs, nil)
+	if err != nil {
+		if err == raft.ErrSnapOutOfDate {
+			return nil
+		}
+		return err
+	}
+	mb, err := snap.Metadata.Marshal()
+	if err != nil {
+		return err
+	}
+	b := ls.db.NewBatch()
+	defer b.Close()
+	if err := b.Set(keySnapshot, mb, nil); err != nil {
+		return err
+	}
+	if err := b.DeleteRange(storage.RaftLogKey(0), storage.RaftLogKey(index+1), nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	if err := ls.ms.Compact(index); err != nil && err != raft.ErrCompacted {
+		return err
+	}
+	return nil
+}

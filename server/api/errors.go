@@ -1,0 +1,57 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/cairn-kv/cairn/apply"
+	"github.com/cairn-kv/cairn/lease"
+	"github.com/cairn-kv/cairn/mvcc"
+	"github.com/cairn-kv/cairn/server"
+)
+
+// errorTable maps each sentinel error of the layers below to the gRPC error
+// etcd returns for it (etcd's v3rpc toGRPCErrorMap). Clients match on the
+// message, so these must be rpctypes' own values.
+var errorTable = []struct {
+	err  error
+	grpc error
+}{
+	{mvcc.ErrCompacted, rpctypes.ErrGRPCCompacted},
+	{mvcc.ErrFutureRev, rpctypes.ErrGRPCFutureRev},
+	{apply.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound},
+	{lease.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{lease.ErrLeaseExists, rpctypes.ErrGRPCLeaseExist},
+	{lease.ErrLeaseTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},
+	{server.ErrRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
+	{server.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
+	{server.ErrTooManyRequests, rpctypes.ErrTooManyRequests},
+	{server.ErrNoLeader, rpctypes.ErrGRPCNoLeader},
+	{server.ErrStopped, rpctypes.ErrGRPCStopped},
+	{server.ErrTimeout, rpctypes.ErrGRPCTimeout},
+	{server.ErrTimeoutReadIndex, rpctypes.ErrGRPCTimeoutWaitAppliedIndex},
+}
+
+// toGRPCError converts an error from the member into the error etcd would
+// send. Context errors pass through for gRPC to turn into Canceled and
+// DeadlineExceeded; unknown errors become codes.Unknown with their text.
+func toGRPCError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	for _, e := range errorTable {
+		// etcd matches its map by identity, so a wrapped error (a txn's
+		// "applyTxn: failed Range: ...") reaches clients as Unknown.
+		if err == e.err {
+			return e.grpc
+		}
+	}
+	return status.Error(codes.Unknown, err.Error())
+}

@@ -1,0 +1,51 @@
+package api
+
+import (
+	"math"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+)
+
+// grpcOverheadBytes is added to --max-request-bytes for gRPC's own message
+// limit, so a request a little over the limit reaches the size check and
+// gets etcd's ErrRequestTooLarge rather than a transport error (as etcd).
+const grpcOverheadBytes = 512 * 1024
+
+// Member is everything the gRPC services need from a member.
+type Member interface {
+	KV
+	Maintenance
+}
+
+// Options configure the gRPC server.
+type Options struct {
+	// MaxRequestBytes is etcd's --max-request-bytes, in bytes.
+	MaxRequestBytes uint
+	// MaxTxnOps is etcd's --max-txn-ops.
+	MaxTxnOps uint
+}
+
+// NewServer returns a gRPC server with etcd's v3 services over m.
+func NewServer(m Member, opts Options) *grpc.Server {
+	srv := grpc.NewServer(
+		grpc.ForceServerCodec(codec{}),
+		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)+grpcOverheadBytes),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.MaxConcurrentStreams(math.MaxUint32),
+		// etcd's defaults for --grpc-keepalive-min-time, -interval, -timeout.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: false}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
+	)
+	pb.RegisterKVServer(srv, &kvServer{kv: m, hdr: m, maxTxnOps: int(opts.MaxTxnOps)})
+	pb.RegisterMaintenanceServer(srv, &maintenanceServer{m: m})
+	pb.RegisterClusterServer(srv, &clusterServer{m: m})
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	return srv
+}

@@ -1,0 +1,57 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Config is what a Member needs; embed builds it from embed.Config.
+type Config struct {
+	// Name is this member's name; Dir its data directory.
+	Name string
+	Dir  string
+	// PeerURLs and ClientURLs are this member's advertised URLs.
+	PeerURLs   []string
+	ClientURLs []string
+	// InitialCluster maps member names to peer URLs (etcd --initial-cluster);
+	// InitialClusterToken seeds the IDs.
+	InitialCluster      map[string][]string
+	InitialClusterToken string
+	// SnapshotCount is the number of applied entries between Raft log compactions.
+	SnapshotCount uint64
+	// MaxRequestBytes is the largest request accepted, in bytes.
+	MaxRequestBytes uint
+	// QuotaBackendBytes is the storage size, in bytes, above which writes
+	// fail with ErrNoSpace.
+	QuotaBackendBytes int64
+	// TickInterval is the Raft heartbeat; ElectionTicks the election
+	// timeout in heartbeats.
+	TickInterval  time.Duration
+	ElectionTicks int
+	// NoSync skips fsync of the Raft log: unsafe, for tests.
+	NoSync bool
+	Logger *slog.Logger
+}
+
+// Validate checks the fields New relies on.
+func (c *Config) Validate() error {
+	switch {
+	case c.Dir == "":
+		return errors.New("server: Dir is required")
+	case len(c.PeerURLs) == 0:
+		return errors.New("server: PeerURLs is required")
+	case c.TickInterval <= 0 || c.ElectionTicks <= 0:
+		return errors.New("server: TickInterval and ElectionTicks must be positive")
+	}
+	if _, ok := c.InitialCluster[c.Name]; !ok {
+		return errors.New("server: --initial-cluster has no member named " + c.Name)
+	}
+	return nil
+}
+
+// reqTimeout is how long a proposal may wait for its result, as etcd's
+// ReqTimeout: 5 s plus two election timeouts.
+func (c *Config) reqTimeout() time.Duration {
+	return 5*time.Second + 2*time.Duration(c.ElectionTicks)*c.TickInterval
+}

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/cairn-kv/cairn/apply"
+	"github.com/cairn-kv/cairn/version"
+)
+
+// Range serves a RangeRequest: serializable reads from local state, others
+// after a linearizable read index.
+func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	if !r.Serializable {
+		if err := m.linearizableReadNotify(ctx); err != nil {
+			return nil, err
+		}
+	}
+	rt := m.kv.Read()
+	defer rt.End()
+	return apply.Range(ctx, rt, r)
+}
+
+// Put replicates a PutRequest.
+func (m *Member) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := m.checkQuota(); err != nil {
+		return nil, err
+	}
+	resp, err := m.propose(ctx, &pb.InternalRaftRequest{Put: r})
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pb.PutResponse), nil
+}
+
+// DeleteRange replicates a DeleteRangeRequest.
+func (m *Member) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	resp, err := m.propose(ctx, &pb.InternalRaftRequest{DeleteRange: r})
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pb.DeleteRangeResponse), nil
+}
+
+// Txn serves a read-only txn locally (after a read index unless every read
+// is serializable) and replicates any other.
+func (m *Member) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
+	if apply.IsTxnReadOnly(r) {
+		if !apply.IsTxnSerializable(r) {
+			if err := m.linearizableReadNotify(ctx); err != nil {
+				return nil, err
+			}
+		}
+		rt := m.kv.Read()
+		defer rt.End()
+		return apply.ReadOnlyTxn(ctx, rt, r)
+	}
+	if err := m.checkQuota(); err != nil {
+		return nil, err
+	}
+	resp, err := m.propose(ctx, &pb.InternalRaftRequest{Txn: r})
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pb.TxnResponse), nil
+}
+
+// Compact replicates a compaction; with r.Physical it also waits until old
+// versions are removed from storage.
+func (m *Member) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	resp, err := m.propose(ctx, &pb.InternalRaftRequest{Compaction: r})
+	if err != nil {
+		return nil, err
+	}
+	if r.Physical {
+		if err := m.kv.WaitCompacted(ctx, r.Revision); err != nil {
+			return nil, m.ctxErr(ctx, err)
+		}
+	}
+	return resp.(*pb.CompactionResponse), nil
+}
+
+// checkQuota refuses writes once storage exceeds --quota-backend-bytes.
+func (m *Member) checkQuota() error {
+	if m.eng.Size() > m.cfg.QuotaBackendBytes {
+		return ErrNoSpace
+	}
+	return nil
+}
+
+// Status is this member's maintenance status, as etcd's StatusResponse.
+func (m *Member) Status() *pb.StatusResponse {
+	st := m.node.Status()
+	size := m.eng.Size()
+	return &pb.StatusResponse{
+		Header:           m.Header(0),
+		Version:          version.APIVersion,
+		DbSize:           size,
+		DbSizeInUse:      size,
+		Leader:           st.Lead,
+		RaftIndex:        st.Commit,
+		RaftTerm:         st.Term,
+		RaftAppliedIndex: m.applied.Get(),
+		StorageVersion:   version.ClusterVersion,
+		DbSizeQuota:      m.cfg.QuotaBackendBytes,
+	}
+}

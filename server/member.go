@@ -1,0 +1,272 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/cairn-kv/cairn/apply"
+	"github.com/cairn-kv/cairn/membership"
+	"github.com/cairn-kv/cairn/mvcc"
+	"github.com/cairn-kv/cairn/pkg/wait"
+	"github.com/cairn-kv/cairn/raftnode"
+	"github.com/cairn-kv/cairn/storage"
+)
+
+// maxGapBetweenApplyAndCommitIndex bounds the apply backlog; past it new
+// proposals fail with ErrTooManyRequests, as etcd.
+const maxGapBetweenApplyAndCommitIndex = 5000
+
+// Member is one running Cairn member.
+type Member struct {
+	cfg     Config
+	lg      *slog.Logger
+	eng     *storage.Engine
+	kv      *mvcc.Store
+	applier *apply.Applier
+	node    *raftnode.Node
+	cluster *membership.Cluster
+
+	ids     idGen
+	waits   wait.Registry[apply.Result]
+	applied wait.Index
+	reads   readBatcher
+
+	stopping chan struct{}
+	wg       sync.WaitGroup
+	failed   chan error
+	closeOne sync.Once
+}
+
+// New opens the data directory, bootstraps or restores the member, and
+// starts its Raft and apply loops. Restart cost does not depend on the
+// number of keys: it reads meta keys and replays the Raft log tail.
+func New(cfg Config) (*Member, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	eng, err := storage.Open(cfg.Dir, storage.Options{})
+	if err != nil {
+		return nil, err
+	}
+	m := &Member{cfg: cfg, lg: lg, eng: eng, stopping: make(chan struct{}), failed: make(chan error, 1)}
+	if err := m.start(); err != nil {
+		if m.kv != nil {
+			m.kv.Close()
+		}
+		eng.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Member) start() error {
+	cluster, err := membership.Load(m.eng.DB)
+	if errors.Is(err, membership.ErrNotBootstrapped) {
+		cluster, err = membership.Bootstrap(m.cfg.InitialCluster, m.cfg.InitialClusterToken, m.cfg.Name, m.cfg.ClientURLs)
+		if err != nil {
+			return err
+		}
+		b := m.eng.DB.NewBatch()
+		if err := cluster.Save(b); err != nil {
+			b.Close()
+			return err
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			b.Close()
+			return err
+		}
+		b.Close()
+		m.lg.Info("bootstrapped new cluster", "cluster-id", fmt.Sprintf("%x", cluster.ID), "member-id", fmt.Sprintf("%x", cluster.LocalID))
+	} else if err != nil {
+		return err
+	} else {
+		m.lg.Info("restarting member", "cluster-id", fmt.Sprintf("%x", cluster.ID), "member-id", fmt.Sprintf("%x", cluster.LocalID))
+	}
+	m.cluster = cluster
+	m.ids.init(cluster.LocalID, time.Now())
+
+	m.kv, err = mvcc.Open(m.eng, m.lg)
+	if err != nil {
+		return err
+	}
+	appliedIndex, _, err := apply.AppliedIndex(m.eng)
+	if err != nil {
+		return err
+	}
+	m.applier = apply.New(m.kv, nil, appliedIndex)
+	m.applied.Set(appliedIndex)
+	voters := make([]uint64, 0, len(cluster.Members))
+	for _, mem := range cluster.Members {
+		if !mem.IsLearner {
+			voters = append(voters, mem.ID)
+		}
+	}
+	m.node, err = raftnode.Start(raftnode.Config{
+		ID:            cluster.LocalID,
+		Voters:        voters,
+		Engine:        m.eng,
+		Applied:       appliedIndex,
+		TickInterval:  m.cfg.TickInterval,
+		ElectionTicks: m.cfg.ElectionTicks,
+		SnapshotCount: m.cfg.SnapshotCount,
+		NoSync:        m.cfg.NoSync,
+		Logger:        m.lg,
+	})
+	if err != nil {
+		return err
+	}
+	m.reads.init()
+	m.wg.Add(2)
+	go m.applyLoop()
+	go m.readLoop()
+	return nil
+}
+
+// Failed delivers an error if the member stopped on its own (a storage
+// failure); it then refuses requests with ErrStopped.
+func (m *Member) Failed() <-chan error { return m.failed }
+
+// Close stops the member and waits for its goroutines.
+func (m *Member) Close() error {
+	var err error
+	m.closeOne.Do(func() {
+		close(m.stopping)
+		m.node.Stop()
+		m.wg.Wait()
+		m.kv.Close()
+		err = m.eng.Close()
+	})
+	return err
+}
+
+func (m *Member) fail(err error) {
+	m.lg.Error("member failed", "error", err)
+	select {
+	case m.failed <- err:
+	default:
+	}
+}
+
+// applyLoop applies committed entries in log order; after each batch
+// commits it wakes the waiting clients.
+func (m *Member) applyLoop() {
+	defer m.wg.Done()
+	for ents := range m.node.Committed() {
+		res, err := m.applier.Apply(ents)
+		if err != nil {
+			m.fail(err)
+			return
+		}
+		if res.Index == 0 {
+			continue
+		}
+		m.applied.Set(res.Index)
+		m.node.Applied(res.Index)
+		for _, r := range res.Results {
+			m.waits.Trigger(r.ID, r)
+		}
+	}
+	if err := m.node.Err(); err != nil {
+		m.fail(err)
+	}
+}
+
+// ID is this member's ID; ClusterID the cluster's.
+func (m *Member) ID() uint64        { return m.cluster.LocalID }
+func (m *Member) ClusterID() uint64 { return m.cluster.ID }
+
+// Members lists the cluster's members.
+func (m *Member) Members() []membership.Member { return m.cluster.Members }
+
+// Term is the current Raft term.
+func (m *Member) Term() uint64 { return m.node.Status().Term }
+
+// Rev is the current store revision.
+func (m *Member) Rev() int64 { return m.kv.Rev() }
+
+// Header returns a response header for the current state.
+func (m *Member) Header(rev int64) *pb.ResponseHeader {
+	if rev == 0 {
+		rev = m.kv.Rev()
+	}
+	return &pb.ResponseHeader{ClusterId: m.cluster.ID, MemberId: m.cluster.LocalID, Revision: rev, RaftTerm: m.Term()}
+}
+
+// propose replicates req through Raft and waits for its applied result.
+func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (any, error) {
+	st := m.node.Status()
+	if st.Commit > m.applied.Get()+maxGapBetweenApplyAndCommitIndex {
+		return nil, ErrTooManyRequests
+	}
+	id := m.ids.next()
+	req.Header = &pb.RequestHeader{ID: id}
+	data, err := req.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if uint(len(data)) > m.cfg.MaxRequestBytes {
+		return nil, ErrRequestTooLarge
+	}
+	ch := m.waits.Register(id)
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.reqTimeout())
+	defer cancel()
+	if err := m.node.Propose(ctx, data); err != nil {
+		m.waits.Cancel(id)
+		switch {
+		case errors.Is(err, raftnode.ErrStopped):
+			return nil, ErrStopped
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+			return nil, m.ctxErr(ctx, err)
+		default: // raft dropped the proposal: no leader
+			return nil, ErrNoLeader
+		}
+	}
+	select {
+	case r := <-ch:
+		return r.Resp, r.Err
+	case <-ctx.Done():
+		m.waits.Cancel(id)
+		return nil, m.ctxErr(ctx, ctx.Err())
+	case <-m.stopping:
+		return nil, ErrStopped
+	}
+}
+
+// ctxErr tells a client's own cancellation apart from the member's timeout.
+func (m *Member) ctxErr(ctx context.Context, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return context.Canceled
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= 0 {
+		return ErrTimeout
+	}
+	return err
+}
+
+// idGen makes request IDs unique across members and restarts: the low 16
+// bits of the member ID, then a counter seeded from the clock in ms.
+type idGen struct {
+	prefix uint64
+	suffix atomic.Uint64
+}
+
+func (g *idGen) init(memberID uint64, now time.Time) {
+	g.prefix = (memberID & 0xffff) << 48
+	g.suffix.Store(uint64(now.UnixMilli()) << 8 & (1<<48 - 1))
+}
+
+func (g *idGen) next() uint64 {
+	return g.prefix | (g.suffix.Add(1) & (1<<48 - 1))
+}

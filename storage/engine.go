@@ -1,0 +1,211 @@
+package storage
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+const (
+	markerFile    = "cairn.dir"
+	dbDir         = "db"
+	formatVersion = 1
+)
+
+// ErrForeignDataDir is returned by Open for a non-empty directory that was
+// not written by Cairn.
+var ErrForeignDataDir = errors.New("storage: data dir was not written by cairn")
+
+// Options tune the engine. The zero value is valid.
+type Options struct {
+	// CacheBytes is the block cache size in bytes. Default 32 MiB.
+	CacheBytes int64
+	// MemTableBytes is the memtable size in bytes. Default 16 MiB.
+	MemTableBytes uint64
+}
+
+// Engine is an open data directory.
+type Engine struct {
+	// DB is the Pebble database. Packages above storage read and write it
+	// through batches and iterators, in their own keyspaces.
+	DB  *pebble.DB
+	dir string
+
+	// size caches the on-disk size: computing it walks Pebble's metrics.
+	size struct {
+		sync.Mutex
+		bytes int64
+		at    time.Time
+	}
+}
+
+// sizeRefresh is how stale the cached size may be.
+const sizeRefresh = time.Second
+
+type marker struct {
+	Program string `json:"program"`
+	Format  int    `json:"format"`
+}
+
+// Open opens (or creates) the data directory dir. It returns
+// ErrForeignDataDir for a directory that has content but was not written by
+// Cairn, and an error naming the file for a corrupt one.
+func Open(dir string, opts Options) (*Engine, error) {
+	fresh, err := checkDataDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if fresh {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("storage: create data dir: %w", err)
+		}
+	}
+	if opts.CacheBytes == 0 {
+		opts.CacheBytes = 32 << 20
+	}
+	if opts.MemTableBytes == 0 {
+		opts.MemTableBytes = 16 << 20
+	}
+	cache := pebble.NewCache(opts.CacheBytes)
+	defer cache.Unref()
+	po := &pebble.Options{
+		Cache:            cache,
+		MemTableSize:     opts.MemTableBytes,
+		ErrorIfNotExists: !fresh,
+		Logger:           quietLogger{},
+	}
+	po.EnsureDefaults()
+	db, err := pebble.Open(filepath.Join(dir, dbDir), po)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", filepath.Join(dir, dbDir), err)
+	}
+	if fresh {
+		// The marker goes last: a directory without it is not ours, and a
+		// crash before this point leaves a directory the next Open refuses
+		// only if something else wrote into it.
+		if err := writeMarker(dir); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return &Engine{DB: db, dir: dir}, nil
+}
+
+// checkDataDir reports whether dir is new (absent, empty, or holding only a
+// half-created Cairn db) and refuses foreign or corrupt directories.
+func checkDataDir(dir string) (fresh bool, err error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("storage: read data dir: %w", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, markerFile))
+	if errors.Is(err, os.ErrNotExist) {
+		for _, e := range entries {
+			if e.Name() != dbDir {
+				if e.Name() == "member" {
+					return false, fmt.Errorf("%w: %s holds an etcd data dir (member/); cairn does not read etcd's files", ErrForeignDataDir, dir)
+				}
+				return false, fmt.Errorf("%w: %s is not empty and has no %s", ErrForeignDataDir, dir, markerFile)
+			}
+		}
+		// Only our db dir, no marker: a first start that crashed midway.
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("storage: read %s: %w", markerFile, err)
+	}
+	var m marker
+	if err := json.Unmarshal(b, &m); err != nil || m.Program != "cairn" {
+		return false, fmt.Errorf("%w: %s is corrupt or foreign", ErrForeignDataDir, filepath.Join(dir, markerFile))
+	}
+	if m.Format != formatVersion {
+		return false, fmt.Errorf("storage: data dir format %d is not supported (want %d)", m.Format, formatVersion)
+	}
+	return false, nil
+}
+
+func writeMarker(dir string) error {
+	b, _ := json.Marshal(marker{Program: "cairn", Format: formatVersion})
+	tmp := filepath.Join(dir, markerFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("storage: write marker: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("storage: write marker: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("storage: write marker: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("storage: write marker: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, markerFile)); err != nil {
+		return fmt.Errorf("storage: write marker: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Dir is the data directory.
+func (e *Engine) Dir() string { return e.dir }
+
+// Close closes the database.
+func (e *Engine) Close() error { return e.DB.Close() }
+
+// Size is the engine's size on disk in bytes, at most a second old.
+func (e *Engine) Size() int64 {
+	e.size.Lock()
+	defer e.size.Unlock()
+	if now := time.Now(); now.Sub(e.size.at) > sizeRefresh {
+		e.size.bytes = int64(e.DB.Metrics().DiskSpaceUsage())
+		e.size.at = now
+	}
+	return e.size.bytes
+}
+
+// GetCopy returns a copy of the value at key, or nil, false if absent.
+func GetCopy(r pebble.Reader, key []byte) ([]byte, bool, error) {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	return out, true, closer.Close()
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...interface{}) {}
+func (quietLogger) Errorf(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
+}
+func (quietLogger) Fatalf(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+var _ io.Closer = (*Engine)(nil)
