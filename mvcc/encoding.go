@@ -60,7 +60,7 @@ func decodeRecord(b []byte) (record, error) {
 	var fields [4]uint64
 	for i := range fields {
 		v, n := binary.Uvarint(b)
-		if n <= 0 || v > 1<<63-1 {
+		if n <= 0 || v > 1<<63-1 || n != uvarintLen(v) {
 			return record{}, ErrCorruptRecord
 		}
 		fields[i] = v
@@ -73,6 +73,17 @@ func decodeRecord(b []byte) (record, error) {
 		lease:          int64(fields[3]),
 		value:          b,
 	}, nil
+}
+
+// uvarintLen is the length of v's canonical uvarint encoding; a longer
+// (padded) encoding is refused as corrupt.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
 
 // versionKey is 'k' esc(key) ^rev ^sub: a key's versions sort newest first.

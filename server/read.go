@@ -79,7 +79,13 @@ func (m *Member) readIndexRound(seq uint64) error {
 		if err := m.node.ReadIndex(context.Background(), rctx); err != nil {
 			return ErrStopped
 		}
-		retry := time.NewTimer(readIndexRetry)
+		// Raft drops a read index asked while there is no leader (say,
+		// right after start); ask again soon in that case.
+		wait := readIndexRetry
+		if m.node.Status().Lead == 0 {
+			wait = 20 * time.Millisecond
+		}
+		retry := time.NewTimer(wait)
 		for waiting := true; waiting; {
 			select {
 			case rs := <-m.node.ReadStates():

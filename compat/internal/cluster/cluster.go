@@ -1,0 +1,196 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	etcdembed "go.etcd.io/etcd/server/v3/embed"
+
+	cairnembed "github.com/cairn-kv/cairn/embed"
+)
+
+// startTimeout bounds how long a member may take to become ready.
+const startTimeout = 20 * time.Second
+
+// verbose reports whether servers should log to stderr.
+func verbose() bool { return os.Getenv("CAIRN_COMPAT_LOG") != "" }
+
+// StartCairn starts a single Cairn member and returns its client endpoints
+// ("127.0.0.1:port") and a cleanup that stops it and waits for it to stop.
+func StartCairn(t testing.TB) (endpoints []string, cleanup func()) {
+	t.Helper()
+	srv, err := startCairn(t.TempDir())
+	if err != nil {
+		t.Fatalf("start cairn: %v", err)
+	}
+	cleanup = sync.OnceFunc(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close cairn: %v", err)
+		}
+	})
+	t.Cleanup(cleanup)
+	return srv.ClientEndpoints(), cleanup
+}
+
+// StartEtcd starts a single real etcd member and returns its client
+// endpoints ("127.0.0.1:port") and a cleanup that stops it.
+func StartEtcd(t testing.TB) (endpoints []string, cleanup func()) {
+	t.Helper()
+	e, client, err := startEtcdRetry(t.TempDir(), t.TempDir())
+	if err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	cleanup = sync.OnceFunc(e.Close)
+	t.Cleanup(cleanup)
+	return []string{client}, cleanup
+}
+
+// StartBoth starts a Cairn member and an etcd member concurrently, which
+// takes about as long as the slower of the two, and returns their client
+// endpoints. Both stop when the test ends.
+func StartBoth(t testing.TB) (cairnEndpoints, etcdEndpoints []string) {
+	t.Helper()
+	cairnDir, etcdDir, etcdLogDir := t.TempDir(), t.TempDir(), t.TempDir()
+	var (
+		wg       sync.WaitGroup
+		srv      *cairnembed.Server
+		cairnErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		srv, cairnErr = startCairn(cairnDir)
+	}()
+	e, client, etcdErr := startEtcdRetry(etcdDir, etcdLogDir)
+	wg.Wait()
+	if srv != nil {
+		t.Cleanup(func() {
+			if err := srv.Close(); err != nil {
+				t.Errorf("close cairn: %v", err)
+			}
+		})
+	}
+	if e != nil {
+		t.Cleanup(e.Close)
+	}
+	if cairnErr != nil {
+		t.Fatalf("start cairn: %v", cairnErr)
+	}
+	if etcdErr != nil {
+		t.Fatalf("start etcd: %v", etcdErr)
+	}
+	return srv.ClientEndpoints(), []string{client}
+}
+
+func startCairn(dir string) (*cairnembed.Server, error) {
+	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if verbose() {
+		lg = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return cairnembed.Start(cairnembed.Config{
+		Name:             "n1",
+		Dir:              dir,
+		ListenClientURLs: []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}},
+		ListenPeerURLs:   []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}},
+		UnsafeNoFsync:    true,
+		// Short ticks make the single member elect itself quickly.
+		HeartbeatMs: 10,
+		ElectionMs:  100,
+		Logger:      lg,
+	})
+}
+
+// startEtcdRetry starts etcd with its data in dir and its log in logDir.
+// Free ports are found by listening on port 0 and closing; another process
+// may take one before etcd binds it, so it retries a few times.
+func startEtcdRetry(dir, logDir string) (e *etcdembed.Etcd, client string, err error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		sub := filepath.Join(dir, fmt.Sprint(attempt))
+		if err := os.Mkdir(sub, 0o700); err != nil {
+			return nil, "", err
+		}
+		e, client, err = startEtcd(sub, filepath.Join(logDir, fmt.Sprintf("etcd-%d.log", attempt)))
+		if err == nil || !isAddrInUse(err) {
+			break
+		}
+	}
+	return e, client, err
+}
+
+func startEtcd(dir, logFile string) (*etcdembed.Etcd, string, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, "", err
+	}
+	clientURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	peerURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])}
+
+	cfg := etcdembed.NewConfig()
+	cfg.Name = "n1"
+	cfg.Dir = dir
+	cfg.ListenClientUrls = []url.URL{clientURL}
+	cfg.AdvertiseClientUrls = []url.URL{clientURL}
+	cfg.ListenPeerUrls = []url.URL{peerURL}
+	cfg.AdvertisePeerUrls = []url.URL{peerURL}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.LogLevel = "error"
+	// etcd logs errors while it shuts down; keep them out of test output.
+	cfg.LogOutputs = []string{logFile}
+	if verbose() {
+		cfg.LogLevel = "info"
+		cfg.LogOutputs = []string{"stderr"}
+	}
+	cfg.UnsafeNoFsync = true
+	// Short ticks, as for Cairn; a single member fast-forwards its election anyway.
+	cfg.TickMs = 10
+	cfg.ElectionMs = 100
+
+	e, err := etcdembed.StartEtcd(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, "", fmt.Errorf("etcd failed before ready: %w", err)
+	case <-time.After(startTimeout):
+		e.Close()
+		return nil, "", errors.New("etcd not ready after " + startTimeout.String())
+	}
+	return e, clientURL.Host, nil
+}
+
+// freePorts returns n distinct ports that were free on 127.0.0.1 a moment ago.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func isAddrInUse(err error) bool {
+	return strings.Contains(err.Error(), "address already in use")
+}

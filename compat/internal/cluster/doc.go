@@ -1,0 +1,14 @@
+// Package cluster starts single-member servers in-process for the compat
+// suites: a Cairn member through github.com/cairn-kv/cairn/embed, and a real
+// etcd member, the test oracle, through go.etcd.io/etcd/server/v3/embed.
+//
+// Both launchers take a testing.TB, keep their data in t.TempDir(), listen on
+// free 127.0.0.1 ports, return once the member serves client requests, and
+// register their cleanup with t.Cleanup; the returned cleanup may also be
+// called early, and calling it more than once is harmless.
+//
+//	cairnEps, _ := cluster.StartCairn(t)
+//	etcdEps, _ := cluster.StartEtcd(t)
+//
+// Set CAIRN_COMPAT_LOG=1 to see both servers' logs on stderr.
+package cluster
