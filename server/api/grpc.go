@@ -1,6 +1,7 @@
 package api
 
 import (
+	"log/slog"
 	"math"
 	"time"
 
@@ -28,11 +29,19 @@ type Options struct {
 	MaxRequestBytes uint
 	// MaxTxnOps is etcd's --max-txn-ops.
 	MaxTxnOps uint
+	// Logger receives handler panics. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // NewServer returns a gRPC server with etcd's v3 services over m.
 func NewServer(m Member, opts Options) *grpc.Server {
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
 	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(recoverUnary(lg)),
+		grpc.ChainStreamInterceptor(recoverStream(lg)),
 		grpc.ForceServerCodec(codec{}),
 		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
