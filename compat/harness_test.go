@@ -5,15 +5,16 @@ package compat
 // field-by-field comparison of the two answers.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -131,13 +132,14 @@ func setOrNot(v uint64) uint64 {
 
 // cmpOpts compare generated messages field by field. Unknown fields
 // (XXX_unrecognized) are compared too: Cairn must not send fields etcd
-// does not. Empty and nil are equal, as they are on the wire.
+// does not. Byte strings are compared whole (fast for big values), with
+// nil equal to empty as on the wire.
 var cmpOpts = []cmp.Option{
 	cmp.FilterPath(func(p cmp.Path) bool {
 		f := p.Last().String()
 		return f == ".XXX_sizecache" || f == ".XXX_NoUnkeyedLiteral"
 	}, cmp.Ignore()),
-	cmpopts.EquateEmpty(),
+	cmp.Comparer(bytes.Equal),
 }
 
 // diffOutcomes returns "" when the two outcomes are the same: equal
@@ -151,7 +153,7 @@ func diffOutcomes(etcd, cairn outcome) string {
 		}
 		return "outcomes differ (see above)"
 	default:
-		return cmp.Diff(etcd.resp, cairn.resp, cmpOpts...)
+		return shorten(cmp.Diff(etcd.resp, cairn.resp, cmpOpts...), 6000)
 	}
 }
 
@@ -165,14 +167,20 @@ func (o outcome) String() string {
 // describe prints a message in compact text form, shortened in the middle
 // when it is long (oversized values).
 func describe(m any) string {
-	s := fmt.Sprintf("%T %v", m, m)
-	s = strings.TrimPrefix(s, "*etcdserverpb.")
-	const max = 1500
-	if len(s) > max {
-		s = s[:max-300] + fmt.Sprintf(" …(%d bytes elided)… ", len(s)-max) + s[len(s)-300:]
-	}
-	return s
+	return shorten(strings.TrimPrefix(fmt.Sprintf("%T %v", m, m), "*etcdserverpb."), 1500)
 }
+
+// shorten cuts the middle out of s when it is longer than max.
+func shorten(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return s[:max-300] + fmt.Sprintf(" …(%d bytes elided)… ", len(s)-max) + s[len(s)-300:]
+}
+
+// trace, set by CAIRN_COMPAT_TRACE=1, logs every step with etcd's answer
+// (run with -v), to read what a sequence exercises.
+var trace = os.Getenv("CAIRN_COMPAT_TRACE") != ""
 
 // checker runs a sequence of requests on a pair and reports each mismatch
 // with its step number, the request and both answers.
@@ -193,6 +201,9 @@ func (c *checker) do(req any) (outcome, bool) {
 	e := call(c.p.etcd, req)
 	k := call(c.p.cairn, req)
 	d := diffOutcomes(e, k)
+	if trace {
+		c.t.Logf("step %d: %s\n  -> %s", c.step, describe(req), e)
+	}
 	if d == "" {
 		return e, true
 	}

@@ -72,6 +72,11 @@ type Config struct {
 	// ElectionMs is the Raft election timeout in milliseconds (etcd --election-timeout).
 	ElectionMs uint
 
+	// WatchProgressNotifyInterval is how often idle watchers that asked for
+	// progress_notify get a progress response (etcd
+	// --watch-progress-notify-interval). Default 10 minutes; at least 100 ms.
+	WatchProgressNotifyInterval time.Duration
+
 	// UnsafeNoFsync disables fsync of the Raft log (etcd --unsafe-no-fsync).
 	// Acknowledged writes may be lost on a crash. For tests only.
 	UnsafeNoFsync bool
@@ -140,6 +145,9 @@ func (c *Config) EnsureDefaults() {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
+	if c.WatchProgressNotifyInterval == 0 {
+		c.WatchProgressNotifyInterval = 10 * time.Minute
+	}
 }
 
 // Validate reports the first invalid field, naming it as etcd's flag.
@@ -149,6 +157,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ElectionMs < 5*c.HeartbeatMs {
 		return fmt.Errorf("--election-timeout[%vms] should be at least as 5 times as --heartbeat-interval[%vms]", c.ElectionMs, c.HeartbeatMs)
+	}
+	if c.WatchProgressNotifyInterval < 100*time.Millisecond {
+		return fmt.Errorf("--watch-progress-notify-interval: %v is below the minimum of 100ms", c.WatchProgressNotifyInterval)
 	}
 	if c.ElectionMs > 50000 {
 		return fmt.Errorf("--election-timeout[%vms] is too long, and should be set less than 50 seconds", c.ElectionMs)

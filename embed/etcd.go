@@ -104,7 +104,8 @@ func (s *Server) start() error {
 	if err != nil {
 		return err
 	}
-	s.grpc = api.NewServer(s.member, api.Options{MaxRequestBytes: s.cfg.MaxRequestBytes, MaxTxnOps: s.cfg.MaxTxnOps, Logger: s.lg})
+	s.grpc = api.NewServer(s.member, api.Options{MaxRequestBytes: s.cfg.MaxRequestBytes, MaxTxnOps: s.cfg.MaxTxnOps,
+		ProgressNotifyInterval: s.cfg.WatchProgressNotifyInterval, Logger: s.lg})
 	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 	s.peer = &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
 	for _, m := range s.clientMuxes {

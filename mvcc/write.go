@@ -20,7 +20,8 @@ type Batch struct {
 	// compactRev is the compacted revision including this batch's compactions.
 	compactRev int64
 	compacted  bool
-	// Events are the batch's changes in revision order, for watchers.
+	// Events are the batch's changes in revision order, for watchers; each
+	// carries the key's previous version as PrevKv (nil for a create).
 	Events []mvccpb.Event
 }
 
@@ -133,12 +134,14 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (rev, prevLease int64, e
 	if err != nil {
 		return 0, 0, err
 	}
+	var prevKV *mvccpb.KeyValue
 	if ok {
 		p, err := decodeRecord(prev)
 		if err != nil {
 			return 0, 0, err
 		}
 		rec.createRevision, rec.version, prevLease = p.createRevision, p.version+1, p.lease
+		prevKV = &mvccpb.KeyValue{Key: key, CreateRevision: p.createRevision, ModRevision: p.modRevision, Version: p.version, Lease: p.lease, Value: p.value}
 	}
 	b := tw.wb.b
 	stored := rec
@@ -155,7 +158,7 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (rev, prevLease int64, e
 	tw.changes++
 	tw.wb.Events = append(tw.wb.Events, mvccpb.Event{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{
 		Key: key, Value: value, CreateRevision: rec.createRevision, ModRevision: rev, Version: rec.version, Lease: lease,
-	}})
+	}, PrevKv: prevKV})
 	return rev, prevLease, nil
 }
 
@@ -170,7 +173,8 @@ func (tw *TxnWrite) DeleteRange(ctx context.Context, key, end []byte) (deleted [
 	}
 	rev = tw.beginRev + 1
 	b := tw.wb.b
-	for _, kv := range rr.KVs {
+	for i := range rr.KVs {
+		kv := &rr.KVs[i]
 		sub := int64(tw.changes)
 		if err := b.Set(versionKey(nil, kv.Key, rev, sub), appendRecord(nil, record{tombstone: true}), nil); err != nil {
 			return nil, 0, err
@@ -182,7 +186,7 @@ func (tw *TxnWrite) DeleteRange(ctx context.Context, key, end []byte) (deleted [
 			return nil, 0, err
 		}
 		tw.changes++
-		tw.wb.Events = append(tw.wb.Events, mvccpb.Event{Type: mvccpb.DELETE, Kv: &mvccpb.KeyValue{Key: kv.Key, ModRevision: rev}})
+		tw.wb.Events = append(tw.wb.Events, mvccpb.Event{Type: mvccpb.DELETE, Kv: &mvccpb.KeyValue{Key: kv.Key, ModRevision: rev}, PrevKv: kv})
 	}
 	if tw.changes == 0 {
 		rev = tw.beginRev

@@ -18,6 +18,7 @@ import (
 	"github.com/cairn-kv/cairn/pkg/wait"
 	"github.com/cairn-kv/cairn/raftnode"
 	"github.com/cairn-kv/cairn/storage"
+	"github.com/cairn-kv/cairn/watch"
 )
 
 // maxGapBetweenApplyAndCommitIndex bounds the apply backlog; past it new
@@ -38,6 +39,7 @@ type Member struct {
 	waits   wait.Registry[apply.Result]
 	applied wait.Index
 	reads   readBatcher
+	hub     *watch.Hub
 
 	stopping chan struct{}
 	wg       sync.WaitGroup
@@ -62,6 +64,9 @@ func New(cfg Config) (*Member, error) {
 	}
 	m := &Member{cfg: cfg, lg: lg, eng: eng, stopping: make(chan struct{}), failed: make(chan error, 1)}
 	if err := m.start(); err != nil {
+		if m.hub != nil {
+			m.hub.Close()
+		}
 		if m.kv != nil {
 			m.kv.Close()
 		}
@@ -106,6 +111,10 @@ func (m *Member) start() error {
 		return err
 	}
 	m.applier = apply.New(m.kv, nil, appliedIndex)
+	m.hub = watch.NewHub(m.kv, m.kv.Rev(), watch.Config{
+		IsCompacted: func(err error) bool { return errors.Is(err, mvcc.ErrCompacted) },
+		Logger:      m.lg,
+	})
 	m.applied.Set(appliedIndex)
 	voters := make([]uint64, 0, len(cluster.Members))
 	for _, mem := range cluster.Members {
@@ -145,6 +154,7 @@ func (m *Member) Close() error {
 		close(m.stopping)
 		m.node.Stop()
 		m.wg.Wait()
+		m.hub.Close()
 		m.kv.Close()
 		err = m.eng.Close()
 	})
@@ -172,6 +182,9 @@ func (m *Member) applyLoop() {
 		if res.Index == 0 {
 			continue
 		}
+		// Watchers first, then clients: once a client sees a revision,
+		// its events are queued on every synced watcher.
+		m.hub.Notify(res.Batch.Rev(), res.Batch.Events)
 		m.applied.Set(res.Index)
 		m.node.Applied(res.Index)
 		for _, r := range res.Results {
@@ -182,6 +195,9 @@ func (m *Member) applyLoop() {
 		m.fail(err)
 	}
 }
+
+// NewWatchStream opens a stream of watchers.
+func (m *Member) NewWatchStream() *watch.Stream { return m.hub.NewStream() }
 
 // ID is this member's ID; ClusterID the cluster's.
 func (m *Member) ID() uint64        { return m.cluster.LocalID }

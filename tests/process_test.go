@@ -181,7 +181,7 @@ func (p *proc) ioCounters(t *testing.T) map[string]int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.cmd.Process.Pid))
 	if err != nil {
-		t.Fatalf("read I/O counters: %v", err)
+		t.Fatalf("read I/O counters: %v; stderr:\n%s", err, p.stderr)
 	}
 	out := map[string]int64{}
 	sc := bufio.NewScanner(bytes.NewReader(b))

@@ -21,6 +21,7 @@ const grpcOverheadBytes = 512 * 1024
 type Member interface {
 	KV
 	Maintenance
+	Watchable
 }
 
 // Options configure the gRPC server.
@@ -29,6 +30,10 @@ type Options struct {
 	MaxRequestBytes uint
 	// MaxTxnOps is etcd's --max-txn-ops.
 	MaxTxnOps uint
+	// ProgressNotifyInterval is how often idle watchers that asked for
+	// progress_notify get a progress response (etcd
+	// --watch-progress-notify-interval, default 10 minutes).
+	ProgressNotifyInterval time.Duration
 	// Logger receives handler panics. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -51,6 +56,7 @@ func NewServer(m Member, opts Options) *grpc.Server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
 	)
 	pb.RegisterKVServer(srv, &kvServer{kv: m, hdr: m, maxTxnOps: int(opts.MaxTxnOps)})
+	pb.RegisterWatchServer(srv, &watchServer{w: m, maxRequestBytes: opts.MaxRequestBytes, progressEvery: opts.ProgressNotifyInterval})
 	pb.RegisterMaintenanceServer(srv, &maintenanceServer{m: m})
 	pb.RegisterClusterServer(srv, &clusterServer{m: m})
 	hs := health.NewServer()

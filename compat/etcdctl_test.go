@@ -1,0 +1,388 @@
+package compat
+
+// etcdctl differential test.
+//
+// What it proves: the real etcdctl v3.6 binary, built from the module cache,
+// gives the same stdout, stderr and exit code against a fresh Cairn member
+// as against a fresh etcd member, for one sequence of command lines run on
+// both from the same empty state: put, get with every read flag and output
+// format, del, txn from stdin and interactive, compaction, endpoint status
+// and health, member list, alarm list and defrag. Before comparing, only
+// what must differ between two clusters is replaced by a placeholder:
+// addresses (127.0.0.1:port), member and cluster IDs, raft terms and
+// indexes, database sizes, and timings (see normalizeCtl). Everything else,
+// versions included, must match byte for byte.
+//
+// A failure prints the command line, its stdin, and both normalized outputs.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cairn-kv/cairn/compat/internal/cluster"
+)
+
+var (
+	// binDir holds binaries built for this run; TestMain removes it.
+	binDir string
+
+	etcdctlOnce sync.Once
+	etcdctlPath string
+	etcdctlErr  error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cairn-compat-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// etcdctl returns the path of the etcdctl binary, building it on first use
+// from this module's requirement (go.etcd.io/etcd/etcdctl/v3, a tool
+// dependency in go.mod), so only tests that need it pay for the build.
+func etcdctl(t *testing.T) string {
+	t.Helper()
+	etcdctlOnce.Do(func() {
+		path := filepath.Join(binDir, "etcdctl")
+		cmd := exec.Command("go", "build", "-o", path, "go.etcd.io/etcd/etcdctl/v3")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			etcdctlErr = fmt.Errorf("go build etcdctl: %v\n%s", err, out)
+			return
+		}
+		etcdctlPath = path
+	})
+	if etcdctlErr != nil {
+		t.Fatal(etcdctlErr)
+	}
+	return etcdctlPath
+}
+
+// ctlStep is one etcdctl command line, with optional standard input.
+type ctlStep struct {
+	args  []string
+	stdin string
+}
+
+func ctl(args ...string) ctlStep { return ctlStep{args: args} }
+
+func ctlIn(stdin string, args ...string) ctlStep { return ctlStep{args: args, stdin: stdin} }
+
+// ctlSteps run in order on both members. Revisions in comments are those
+// reached on an empty store (revision 1).
+var ctlSteps = []ctlStep{
+	// put
+	ctl("put", "foo", "bar"),                          // rev 2
+	ctl("put", "foo", "bar2", "--prev-kv"),            // rev 3
+	ctl("put", "a", "1"),                              // rev 4
+	ctl("put", "ab", "2"),                             // rev 5
+	ctl("put", "abc", "3"),                            // rev 6
+	ctl("put", "b", "4"),                              // rev 7
+	ctl("put", "c", "5"),                              // rev 8
+	ctl("put", "foo", "--ignore-value"),               // rev 9
+	ctl("put", "my key", "my value"),                  // rev 10
+	ctl("put", "a", "11", "-w", "json"),               // rev 11
+	ctl("put", "ab", "22", "--prev-kv", "-w", "json"), // rev 12
+	ctl("put", "ab", "--ignore-value", "--prev-kv"),   // rev 13
+	ctl("put", "missing", "--ignore-value"),
+	ctl("put", "foo", "x", "--lease=1234"),
+	ctl("put", "foo", "--ignore-lease", "--prev-kv"), // rev 14
+	ctlIn("from stdin\n", "put", "stdin-key"),        // rev 15
+	ctl("put", "--", "-dash", "v"),                   // rev 16
+
+	// get
+	ctl("get", "foo"),
+	ctl("get", "nope"),
+	ctl("get", "foo", "-w", "json"),
+	ctl("get", "foo", "-w", "fields"),
+	ctl("get", "foo", "--hex"),
+	ctl("get", "a", "--prefix"),
+	ctl("get", "b", "--from-key"),
+	ctl("get", "", "--prefix"),
+	ctl("get", "", "--from-key", "--keys-only"),
+	ctl("get", "a", "c"),
+	ctl("get", "a", "--prefix", "--limit", "2"),
+	ctl("get", "a", "--prefix", "--limit", "2", "-w", "json"),
+	ctl("get", "foo", "--rev", "2"),
+	ctl("get", "", "--prefix", "--rev", "5"),
+	ctl("get", "foo", "--rev", "100"),
+	ctl("get", "a", "--prefix", "--sort-by", "KEY", "--order", "DESCEND"),
+	ctl("get", "a", "--prefix", "--sort-by", "VERSION", "--order", "ASCEND"),
+	ctl("get", "a", "--prefix", "--sort-by", "VERSION", "--order", "DESCEND"),
+	ctl("get", "a", "--prefix", "--sort-by", "CREATE", "--order", "DESCEND"),
+	ctl("get", "a", "--prefix", "--sort-by", "MODIFY", "--order", "ASCEND"),
+	ctl("get", "a", "--prefix", "--sort-by", "MODIFY", "--order", "DESCEND"),
+	ctl("get", "", "--prefix", "--sort-by", "VALUE", "--order", "ASCEND"),
+	ctl("get", "", "--prefix", "--sort-by", "VALUE"),
+	ctl("get", "", "--prefix", "--order", "DESCEND", "--limit", "3"),
+	ctl("get", "a", "--prefix", "--keys-only"),
+	ctl("get", "a", "--prefix", "--count-only"),
+	ctl("get", "a", "--prefix", "--count-only", "-w", "json"),
+	ctl("get", "a", "--prefix", "--print-value-only"),
+	ctl("get", "a", "--prefix", "-w", "json"),
+	ctl("get", "a", "--prefix", "-w", "table"),
+	ctl("get", "", "--prefix", "--min-mod-rev", "8", "--max-mod-rev", "12"),
+	ctl("get", "", "--prefix", "--min-create-rev", "6", "--max-create-rev", "9"),
+	ctl("get", "foo", "--consistency", "s"),
+	ctl("get", "foo", "--consistency", "s", "-w", "json"),
+
+	// del
+	ctl("del", "nope"),
+	ctl("del", "foo"),                                      // rev 17
+	ctl("del", "b", "--prev-kv"),                           // rev 18
+	ctl("del", "a", "--prefix"),                            // rev 19
+	ctl("del", "c", "--prefix", "--prev-kv", "-w", "json"), // rev 20
+	ctl("put", "x1", "1"),                                  // rev 21
+	ctl("put", "x2", "2"),                                  // rev 22
+	ctl("put", "y", "3"),                                   // rev 23
+	ctl("del", "x1", "y"),                                  // rev 24
+	ctl("del", "x", "--from-key", "--prev-kv"),             // rev 25
+	ctl("get", "", "--prefix"),
+
+	// txn from stdin
+	ctl("put", "k1", "v1"), // rev 26
+	ctl("put", "k2", "v2"), // rev 27
+	ctlIn(`value("k1") = "v1"
+version("k2") = "1"
+create("k1") > "0"
+mod("k2") < "100"
+
+put res ok
+get k1
+get k --prefix
+
+put res fail
+del k1
+
+`, "txn"), // rev 28: success
+	ctlIn(`value("k1") = "nope"
+
+put res ok
+
+put res fail
+del k1 --prev-kv
+get k --prefix
+
+`, "txn"), // rev 29: failure
+	ctlIn(`mod("k2") > "26"
+create("k2") != "27"
+
+get k2
+
+get k1
+get res
+
+`, "txn", "-w", "json"),
+	ctlIn(`value("k2") > "v1"
+
+del k2
+get k2 --rev 27
+
+`, "txn", "-w", "table"), // rev 30
+	ctlIn(`version("nope") = "0"
+
+get res -w json
+
+`, "txn"),
+	ctlIn(`value("k") =
+
+put a 1
+
+`, "txn"),
+	ctlIn(`value("res") = "fail"
+mod("res") = "29"
+
+put t1 1
+put t2 2
+
+put t3 3
+
+`, "txn", "-i"), // rev 31
+	ctlIn(`version("t1") > "5"
+
+put t1 x
+
+get t1
+get t2 --print-value-only
+
+`, "txn", "--interactive"),
+
+	// compaction
+	ctl("compaction", "3"),
+	ctl("compaction", "3"),
+	ctl("compaction", "2"),
+	ctl("get", "foo", "--rev", "2"),
+	ctl("get", "", "--prefix", "--rev", "3", "--keys-only"),
+	ctl("compaction", "1000"),
+	ctl("compaction", "--physical", "20"),
+	ctl("compaction", "--physical=true", "25"),
+	ctl("get", "", "--prefix", "--rev", "24"),
+	ctl("get", "", "--prefix", "--rev", "25", "-w", "json"),
+
+	// cluster and maintenance
+	ctl("endpoint", "status"),
+	ctl("endpoint", "status", "-w", "table"),
+	ctl("endpoint", "status", "-w", "json"),
+	ctl("endpoint", "health"),
+	ctl("endpoint", "health", "-w", "table"),
+	ctl("endpoint", "health", "-w", "json"),
+	ctl("member", "list"),
+	ctl("member", "list", "-w", "json"),
+	ctl("alarm", "list"),
+	ctl("defrag"),
+	ctl("get", "", "--prefix", "-w", "json"),
+}
+
+func TestEtcdctlDiff(t *testing.T) {
+	bin := etcdctl(t)
+	cairnEps, etcdEps := cluster.StartBoth(t)
+	for i, s := range ctlSteps {
+		e := runCtl(t, bin, etcdEps[0], s)
+		k := runCtl(t, bin, cairnEps[0], s)
+		if d := cmp.Diff(e, k); d != "" {
+			t.Errorf("step %d: etcdctl %s\nstdin:\n%s\netcd:\n%s\ncairn:\n%s\ndiff (-etcd +cairn):\n%s",
+				i+1, shellQuote(s.args), indent(s.stdin), e, k, d)
+		}
+	}
+}
+
+// ctlResult is what one etcdctl run printed, normalized.
+type ctlResult struct {
+	Stdout, Stderr string
+	Exit           int
+}
+
+func (r ctlResult) String() string {
+	return fmt.Sprintf("  exit %d\n  stdout:\n%s\n  stderr:\n%s", r.Exit, indent(r.Stdout), indent(r.Stderr))
+}
+
+func runCtl(t *testing.T, bin, endpoint string, s ctlStep) ctlResult {
+	t.Helper()
+	args := append([]string{"--endpoints=" + endpoint, "--dial-timeout=5s", "--command-timeout=10s"}, s.args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = ctlEnv()
+	cmd.Stdin = strings.NewReader(s.stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	exit := 0
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("run etcdctl %s: %v", shellQuote(s.args), err)
+		}
+		exit = ee.ExitCode()
+	}
+	return ctlResult{Stdout: normalizeCtl(stdout.String()), Stderr: normalizeCtl(stderr.String()), Exit: exit}
+}
+
+// ctlEnv is the environment without ETCDCTL_* variables, which would
+// change etcdctl's flags.
+func ctlEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ETCDCTL_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+var (
+	reAddr = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+	// JSON numbers that identify a cluster or member or count raft progress.
+	reJSONID = regexp.MustCompile(`"(cluster_id|member_id|raft_term|ID|leader|raftIndex|raftTerm|raftAppliedIndex|dbSize|dbSizeInUse)":\d+`)
+	// Durations: "took = 1.2ms", "took":"1.2ms", "took 1.2ms".
+	reTook = regexp.MustCompile(`took( = |":"| )[0-9.]+(ns|µs|us|ms|s|m)`)
+	// Client log lines on stderr carry a timestamp and a caller.
+	reLogTS     = regexp.MustCompile(`"ts":"[^"]*"`)
+	reLogCaller = regexp.MustCompile(`"caller":"[^"]*"`)
+	reLogTarget = regexp.MustCompile(`"target":"[^"]*"`)
+)
+
+// normalizeCtl replaces what differs between any two clusters.
+func normalizeCtl(s string) string {
+	s = reAddr.ReplaceAllString(s, "127.0.0.1:<port>")
+	s = reJSONID.ReplaceAllStringFunc(s, func(m string) string {
+		name, _, _ := strings.Cut(m, ":")
+		return name + ":<n>"
+	})
+	s = reTook.ReplaceAllString(s, "took${1}<duration>")
+	s = reLogTS.ReplaceAllString(s, `"ts":"<ts>"`)
+	s = reLogCaller.ReplaceAllString(s, `"caller":"<caller>"`)
+	s = reLogTarget.ReplaceAllString(s, `"target":"<target>"`)
+	return normalizeRows(s)
+}
+
+// normalizeRows rewrites table output without padding (column widths
+// follow the contents) and blanks the columns that differ between clusters:
+// in `endpoint status` rows the ID, db size, in use, percentage not in use,
+// raft term, raft index and raft applied index; in `member list` rows the ID.
+func normalizeRows(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, line := range lines {
+		sep := ", "
+		table := strings.HasPrefix(line, "|") || strings.HasPrefix(line, "+-")
+		switch {
+		case strings.HasPrefix(line, "+-"):
+			lines[i] = "+-+"
+			continue
+		case table:
+			line = strings.TrimSuffix(strings.TrimPrefix(line, "|"), "|")
+			sep = "|"
+		}
+		cells := strings.Split(line, sep)
+		for j := range cells {
+			cells[j] = strings.TrimSpace(cells[j])
+		}
+		switch {
+		case len(cells) == 16 && strings.HasPrefix(cells[0], "127.0.0.1:"): // endpoint status
+			for _, c := range []int{1, 4, 5, 6, 10, 11, 12} {
+				cells[c] = "<n>"
+			}
+		case len(cells) == 6 && (cells[1] == "started" || cells[1] == "unstarted"): // member list
+			cells[0] = "<id>"
+		}
+		if table {
+			lines[i] = "| " + strings.Join(cells, " | ") + " |"
+		} else {
+			lines[i] = strings.Join(cells, sep)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func shellQuote(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\"'\\$") {
+			b, _ := json.Marshal(a)
+			out[i] = string(b)
+		} else {
+			out[i] = a
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func indent(s string) string {
+	if s == "" {
+		return "    (empty)"
+	}
+	return "    " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n    ")
+}

@@ -1,0 +1,240 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/cairn-kv/cairn/watch"
+)
+
+// Watchable is what the Watch service needs from the member.
+type Watchable interface {
+	Headers
+	NewWatchStream() *watch.Stream
+}
+
+// DefaultProgressNotifyInterval is etcd's --watch-progress-notify-interval.
+const DefaultProgressNotifyInterval = 10 * time.Minute
+
+type watchServer struct {
+	pb.UnimplementedWatchServer
+	w               Watchable
+	maxRequestBytes uint
+	progressEvery   time.Duration
+}
+
+// Watch serves one watch stream: a receive loop turns requests into
+// watchers; a send loop forwards their responses in order.
+func (s *watchServer) Watch(gs pb.Watch_WatchServer) error {
+	st := s.w.NewWatchStream()
+	ws := &watchStream{srv: s, gs: gs, st: st, progress: map[int64]bool{}, stop: make(chan struct{}), sendEnd: make(chan struct{})}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ws.sendLoop()
+	}()
+	errc := make(chan error, 1)
+	go func() {
+		// A client that closes its send side keeps receiving events, as
+		// with etcd; only a receive error ends the stream.
+		if err := ws.recvLoop(); err != nil {
+			errc <- err
+		}
+	}()
+	var err error
+	select {
+	case err = <-errc:
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+	case <-gs.Context().Done():
+		err = gs.Context().Err()
+	case <-ws.sendEnd:
+	}
+	close(ws.stop)
+	st.Close()
+	wg.Wait()
+	return err
+}
+
+type watchStream struct {
+	srv *watchServer
+	gs  pb.Watch_WatchServer
+	st  *watch.Stream
+
+	// mu guards progress: watch ID -> whether it had no events since the
+	// last progress tick (etcd's per-watcher progress_notify state).
+	mu       sync.Mutex
+	progress map[int64]bool
+
+	stop    chan struct{}
+	sendEnd chan struct{} // closed when the send loop ends
+}
+
+func (ws *watchStream) recvLoop() error {
+	for {
+		req, err := ws.gs.Recv()
+		if err != nil {
+			return err
+		}
+		switch {
+		case req.GetCreateRequest() != nil:
+			ws.create(req.GetCreateRequest())
+		case req.GetCancelRequest() != nil:
+			id := req.GetCancelRequest().WatchId
+			if ws.st.Cancel(id) == nil {
+				ws.mu.Lock()
+				delete(ws.progress, id)
+				ws.mu.Unlock()
+			}
+		case req.GetProgressRequest() != nil:
+			ws.st.RequestProgressAll()
+		}
+	}
+}
+
+func (ws *watchStream) create(cr *pb.WatchCreateRequest) {
+	key, end := cr.Key, cr.RangeEnd
+	if len(key) == 0 {
+		key = []byte{0}
+	}
+	switch {
+	case len(end) == 0:
+		end = nil
+	case len(end) == 1 && end[0] == 0:
+		end = []byte{}
+	}
+	if cr.StartRevision < 0 {
+		ws.send(&pb.WatchResponse{Header: ws.srv.w.Header(ws.st.Rev()), WatchId: watch.InvalidWatchID,
+			Created: true, Canceled: true, CancelReason: rpctypes.ErrCompacted.Error()})
+		return
+	}
+	r := watch.Request{ID: cr.WatchId, Key: key, End: end, StartRev: cr.StartRevision,
+		PrevKV: cr.PrevKv, Fragment: cr.Fragment, ProgressNotify: cr.ProgressNotify}
+	for _, f := range cr.Filters {
+		switch f {
+		case pb.WatchCreateRequest_NOPUT:
+			r.NoPut = true
+		case pb.WatchCreateRequest_NODELETE:
+			r.NoDelete = true
+		}
+	}
+	id, err := ws.st.Watch(r)
+	if err == nil && cr.ProgressNotify {
+		ws.mu.Lock()
+		ws.progress[id] = true
+		ws.mu.Unlock()
+	}
+}
+
+// send writes a response built outside the watch stream (a refusal).
+func (ws *watchStream) send(r *pb.WatchResponse) {
+	_ = ws.gs.Send(r)
+}
+
+func (ws *watchStream) sendLoop() {
+	defer close(ws.sendEnd)
+	every := ws.srv.progressEvery
+	if every <= 0 {
+		every = DefaultProgressNotifyInterval
+	}
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case r := <-ws.st.Chan():
+			if err := ws.forward(r); err != nil {
+				return
+			}
+		case <-ticker.C:
+			ws.mu.Lock()
+			for id, idle := range ws.progress {
+				if idle {
+					ws.st.RequestProgress(id)
+				}
+				ws.progress[id] = true
+			}
+			ws.mu.Unlock()
+		case <-ws.stop:
+			return
+		}
+	}
+}
+
+// forward turns a watch.Response into the etcd WatchResponse, fragmenting
+// large ones for watchers that asked for it.
+func (ws *watchStream) forward(r watch.Response) error {
+	out := &pb.WatchResponse{
+		Header:          ws.srv.w.Header(r.Revision),
+		WatchId:         r.WatchID,
+		Created:         r.Created,
+		Canceled:        r.Canceled || r.CompactRevision != 0,
+		CancelReason:    r.CancelReason,
+		CompactRevision: r.CompactRevision,
+	}
+	if r.Revision == 0 {
+		out.Header.Revision = 0 // etcd sends compaction cancels at revision 0
+	}
+	if len(r.Events) > 0 {
+		out.Events = make([]*mvccpb.Event, len(r.Events))
+		for i := range r.Events {
+			ev := r.Events[i]
+			if !r.PrevKV {
+				ev.PrevKv = nil
+			}
+			out.Events[i] = &ev
+		}
+		ws.mu.Lock()
+		if _, ok := ws.progress[r.WatchID]; ok {
+			ws.progress[r.WatchID] = false
+		}
+		ws.mu.Unlock()
+	}
+	if r.Canceled {
+		ws.mu.Lock()
+		delete(ws.progress, r.WatchID)
+		ws.mu.Unlock()
+	}
+	if !r.Fragment {
+		return ws.gs.Send(out)
+	}
+	return sendFragments(out, ws.srv.maxRequestBytes, ws.gs.Send)
+}
+
+// sendFragments splits a response whose size reaches limit into several
+// with fragment set on all but the last, each holding at least one event.
+func sendFragments(r *pb.WatchResponse, limit uint, send func(*pb.WatchResponse) error) error {
+	if uint(r.Size()) < limit || len(r.Events) < 2 {
+		return send(r)
+	}
+	evs := r.Events
+	for len(evs) > 0 {
+		part := *r
+		part.Events = nil
+		part.Fragment = true
+		n := 0
+		for n < len(evs) {
+			part.Events = append(part.Events, evs[n])
+			if len(part.Events) > 1 && uint(part.Size()) >= limit {
+				part.Events = part.Events[:len(part.Events)-1]
+				break
+			}
+			n++
+		}
+		evs = evs[n:]
+		if len(evs) == 0 {
+			part.Fragment = false
+		}
+		if err := send(&part); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Parameters of TestRestartDoesNotScanKeys.
+const (
+	restartKeys      = 20000
+	restartValueSize = 4096 // random bytes, so compression does not shrink them
+	// The small puts after the load push every big value out of the Raft
+	// log the member keeps (the last 5000 catch-up entries, plus at most
+	// snapshot-count more): replaying that log tail is allowed to cost
+	// I/O, but it is bounded by configuration, not by the number of keys.
+	restartSnapshotCount = 500
+	restartTailPuts      = 5000 + 2*restartSnapshotCount
+	loaders              = 16
+	// A restart may read at most this fraction of the live values; reading
+	// the keys to rebuild an index would read all of them.
+	restartReadFraction = 8
+)
+
+// TestRestartDoesNotScanKeys loads 20k keys of 4 KiB, restarts the real
+// binary and checks from the process's own I/O counters that start-up read
+// a small fraction of the data: restart reads meta keys and the Raft log
+// tail, never the keyspace. (It asserts bytes read, not time; the times
+// are logged for docs/perf.md.)
+//
+// The first restart after the load replays Pebble's write-ahead log and
+// flushes it, which reads what the last memtable held; that is Pebble's
+// crash recovery, bounded by the memtable size. The assertion is on a
+// second restart, once the first has flushed and compactions are idle.
+func TestRestartDoesNotScanKeys(t *testing.T) {
+	m := newMember(t, fmt.Sprintf("--snapshot-count=%d", restartSnapshotCount))
+	p := m.start(t)
+	t.Logf("start on an empty data dir took %v", p.startup)
+	load(t, m)
+	p.stop(t)
+
+	p = m.start(t)
+	t.Logf("restart with %d keys, replaying Pebble's WAL, took %v (read %d B)",
+		restartKeys, p.startup, p.ioCounters(t)["rchar"])
+	waitIdle(t, p)
+	p.stop(t)
+
+	p = m.start(t)
+	read := p.ioCounters(t)["rchar"]
+	t.Logf("restart with %d keys took %v (read %d B)", restartKeys, p.startup, read)
+	if live := int64(restartKeys * restartValueSize); read > live/restartReadFraction {
+		t.Errorf("restart read %d B before it was ready; the keys hold %d B of values, want at most 1/%d of that",
+			read, live, restartReadFraction)
+	}
+
+	cli := newClient(t, m)
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := cli.Get(ctx, "big/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatalf("count after restart: %v", err)
+	}
+	if resp.Count != restartKeys {
+		t.Errorf("after restart: %d keys, want %d", resp.Count, restartKeys)
+	}
+	if resp.Header.Revision != 1+restartKeys+restartTailPuts {
+		t.Errorf("after restart: revision %d, want %d", resp.Header.Revision, 1+restartKeys+restartTailPuts)
+	}
+}
+
+// load writes restartKeys keys with random values, then restartTailPuts
+// small puts to one key.
+func load(t *testing.T, m *member) {
+	t.Helper()
+	clis := make([]*clientv3.Client, 4)
+	for i := range clis {
+		clis[i] = newClient(t, m)
+		defer clis[i].Close()
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, loaders)
+	for g := range loaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cli := clis[g%len(clis)]
+			rng := rand.NewChaCha8([32]byte{byte(g)})
+			buf := make([]byte, restartValueSize)
+			for i := g; i < restartKeys+restartTailPuts; i += loaders {
+				key, value := "tail", fmt.Sprint(i)
+				if i < restartKeys {
+					_, _ = rng.Read(buf)
+					key, value = fmt.Sprintf("big/%06d", i), string(buf)
+				}
+				ctx, cancel := opCtx()
+				_, err := cli.Put(ctx, key, value)
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("put %s: %w", key, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("loaded %d keys of %d B and %d small puts in %v", restartKeys, restartValueSize, restartTailPuts, time.Since(start))
+}
+
+// waitIdle waits until p has done no I/O for a second (Pebble's flushes
+// and compactions after a restart are done). Nothing outside the process
+// can await that, so it polls the I/O counters.
+func waitIdle(t *testing.T, p *proc) {
+	t.Helper()
+	const (
+		poll      = 100 * time.Millisecond
+		quietFor  = 10 // polls
+		maxWait   = 60 * time.Second
+		watchRead = "rchar"
+		watchWrit = "wchar"
+	)
+	deadline := time.Now().Add(maxWait)
+	last, quiet := p.ioCounters(t), 0
+	for quiet < quietFor {
+		if time.Now().After(deadline) {
+			t.Fatalf("cairn still doing I/O after %v: %v", maxWait, last)
+		}
+		time.Sleep(poll)
+		cur := p.ioCounters(t)
+		if cur[watchRead] == last[watchRead] && cur[watchWrit] == last[watchWrit] {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		last = cur
+	}
+}
