@@ -25,17 +25,14 @@ type Result struct {
 // Applier applies committed entries to the state machine.
 type Applier struct {
 	kv      *mvcc.Store
-	leases  LeaseLookup
+	lessor  Lessor
 	applied uint64 // the applied index; owned by the apply loop
 }
 
-// New returns an Applier over kv whose state is at applied index applied.
-// leases may be nil while no lease store exists.
-func New(kv *mvcc.Store, leases LeaseLookup, applied uint64) *Applier {
-	if leases == nil {
-		leases = noLeases{}
-	}
-	return &Applier{kv: kv, leases: leases, applied: applied}
+// New returns an Applier over kv and lessor whose state is at applied index
+// applied.
+func New(kv *mvcc.Store, lessor Lessor, applied uint64) *Applier {
+	return &Applier{kv: kv, lessor: lessor, applied: applied}
 }
 
 // Applied is the state of the store after a group of entries.
@@ -97,23 +94,29 @@ func (a *Applier) Apply(entries []raftpb.Entry) (*Applied, error) {
 func (a *Applier) applyRequest(ctx context.Context, wb *mvcc.Batch, req *pb.InternalRaftRequest) Result {
 	switch {
 	case req.Put != nil:
-		tw := wb.Write()
+		tw := a.write(wb)
 		defer tw.End()
-		if err := checkPut(ctx, tw, a.leases, req.Put); err != nil {
+		if err := checkPut(ctx, tw, a.lessor, req.Put); err != nil {
 			return Result{Err: err}
 		}
 		resp, err := put(ctx, tw, req.Put)
 		return Result{Resp: resp, Err: err}
 	case req.DeleteRange != nil:
-		tw := wb.Write()
+		tw := a.write(wb)
 		defer tw.End()
 		resp, err := deleteRange(ctx, tw, req.DeleteRange)
 		return Result{Resp: resp, Err: err}
 	case req.Txn != nil:
-		tw := wb.Write()
+		tw := a.write(wb)
 		defer tw.End()
-		resp, err := Txn(ctx, tw, a.leases, req.Txn)
+		resp, err := Txn(ctx, tw, a.lessor, req.Txn)
 		return Result{Resp: resp, Err: err}
+	case req.LeaseGrant != nil:
+		return a.leaseGrant(wb, req.LeaseGrant)
+	case req.LeaseRevoke != nil:
+		return a.leaseRevoke(ctx, wb, req.LeaseRevoke)
+	case req.LeaseCheckpoint != nil:
+		return a.leaseCheckpoint(wb, req.LeaseCheckpoint)
 	case req.Compaction != nil:
 		if err := wb.Compact(req.Compaction.Revision); err != nil {
 			return Result{Err: err}

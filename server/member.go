@@ -13,6 +13,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/cairn-kv/cairn/apply"
+	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
 	"github.com/cairn-kv/cairn/pkg/wait"
@@ -40,6 +41,7 @@ type Member struct {
 	applied wait.Index
 	reads   readBatcher
 	hub     *watch.Hub
+	lessor  *lease.Lessor
 
 	stopping chan struct{}
 	wg       sync.WaitGroup
@@ -110,7 +112,11 @@ func (m *Member) start() error {
 	if err != nil {
 		return err
 	}
-	m.applier = apply.New(m.kv, nil, appliedIndex)
+	m.lessor, err = lease.Open(m.eng, lease.Config{MinTTL: m.cfg.minLeaseTTL()})
+	if err != nil {
+		return err
+	}
+	m.applier = apply.New(m.kv, m.lessor, appliedIndex)
 	m.hub = watch.NewHub(m.kv, m.kv.Rev(), watch.Config{
 		IsCompacted: func(err error) bool { return errors.Is(err, mvcc.ErrCompacted) },
 		Logger:      m.lg,
@@ -137,9 +143,10 @@ func (m *Member) start() error {
 		return err
 	}
 	m.reads.init()
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go m.applyLoop()
 	go m.readLoop()
+	go m.leaderLoop()
 	return nil
 }
 

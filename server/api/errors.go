@@ -27,6 +27,7 @@ var errorTable = []struct {
 	{lease.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
 	{lease.ErrLeaseExists, rpctypes.ErrGRPCLeaseExist},
 	{lease.ErrLeaseTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},
+	{lease.ErrNotPrimary, rpctypes.ErrGRPCNotLeader},
 	{server.ErrRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
 	{server.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
 	{server.ErrTooManyRequests, rpctypes.ErrTooManyRequests},

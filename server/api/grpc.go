@@ -22,6 +22,7 @@ type Member interface {
 	KV
 	Maintenance
 	Watchable
+	Leases
 }
 
 // Options configure the gRPC server.
@@ -57,6 +58,7 @@ func NewServer(m Member, opts Options) *grpc.Server {
 	)
 	pb.RegisterKVServer(srv, &kvServer{kv: m, hdr: m, maxTxnOps: int(opts.MaxTxnOps)})
 	pb.RegisterWatchServer(srv, &watchServer{w: m, maxRequestBytes: opts.MaxRequestBytes, progressEvery: opts.ProgressNotifyInterval})
+	pb.RegisterLeaseServer(srv, &leaseServer{l: m})
 	pb.RegisterMaintenanceServer(srv, &maintenanceServer{m: m})
 	pb.RegisterClusterServer(srv, &clusterServer{m: m})
 	hs := health.NewServer()

@@ -1,0 +1,187 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/cairn-kv/cairn/lease"
+)
+
+const (
+	// leaseRevokeRate bounds expiry revokes per second, as etcd's.
+	leaseRevokeRate = 1000
+	// leaseCheckpointBatch is the most checkpoints in one proposal.
+	leaseCheckpointBatch = 1000
+	// leaderDutyTick is how often the leader looks for expired leases.
+	leaderDutyTick = 100 * time.Millisecond
+	// checkpointTick is how often the leader records remaining TTLs.
+	checkpointTick = time.Second
+)
+
+// minLeaseTTL is etcd's minimum TTL: 1.5 election timeouts, in whole
+// seconds rounded up, so a lease outlives a leader election.
+func (c *Config) minLeaseTTL() int64 {
+	minTTL := time.Duration((3*c.ElectionTicks)/2) * c.TickInterval
+	return int64(math.Ceil(minTTL.Seconds()))
+}
+
+// LeaseGrant replicates a grant; ID 0 asks the member to choose one (a
+// positive int64, as etcd).
+func (m *Member) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	if err := m.checkQuota(); err != nil {
+		return nil, err
+	}
+	for r.ID == lease.NoLease {
+		r.ID = int64(m.ids.next() & (1<<63 - 1))
+	}
+	resp, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseGrant: r})
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pb.LeaseGrantResponse), nil
+}
+
+// LeaseRevoke replicates a revoke: the lease's keys are deleted in one revision.
+func (m *Member) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	resp, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseRevoke: r})
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pb.LeaseRevokeResponse), nil
+}
+
+// LeaseRenew restarts a lease's TTL and returns it, in seconds. A renewal
+// is not written through Raft, except once after a checkpoint, to clear the
+// recorded remaining TTL.
+func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
+	for {
+		ttl, needsReset, err := m.lessor.Renew(id)
+		if err != nil || !needsReset {
+			return ttl, err
+		}
+		cp := &pb.LeaseCheckpointRequest{Checkpoints: []*pb.LeaseCheckpoint{{ID: id, Remaining_TTL: 0}}}
+		if _, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseCheckpoint: cp}); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// LeaseTimeToLive reports a lease's remaining TTL (whole seconds), granted
+// TTL and, if asked, its keys in key order.
+func (m *Member) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	l, ok := m.lessor.Lookup(r.ID)
+	if !ok {
+		return nil, lease.ErrLeaseNotFound
+	}
+	left, _ := m.lessor.Remaining(r.ID)
+	resp := &pb.LeaseTimeToLiveResponse{Header: &pb.ResponseHeader{}, ID: r.ID, TTL: int64(left.Seconds()), GrantedTTL: l.TTL}
+	if r.Keys {
+		keys, err := lease.Keys(m.eng.DB, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		resp.Keys = keys
+	}
+	return resp, nil
+}
+
+// LeaseLeases lists the leases.
+func (m *Member) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
+	ls := m.lessor.Leases()
+	resp := &pb.LeaseLeasesResponse{Header: &pb.ResponseHeader{}, Leases: make([]*pb.LeaseStatus, len(ls))}
+	for i, l := range ls {
+		resp.Leases[i] = &pb.LeaseStatus{ID: l.ID}
+	}
+	return resp, nil
+}
+
+// leaderLoop runs the leader's lease duties: promote the lessor when this
+// member leads (extending every expiry by an election timeout, as etcd),
+// revoke expired leases at a bounded rate, and checkpoint remaining TTLs.
+func (m *Member) leaderLoop() {
+	defer m.wg.Done()
+	tick := time.NewTicker(leaderDutyTick)
+	defer tick.Stop()
+	lastCheckpoint := time.Now()
+	revoking := map[int64]time.Time{} // lease -> when its revoke was proposed
+	sem := make(chan struct{}, 64)    // revokes in flight
+	for {
+		select {
+		case <-m.stopping:
+			return
+		case <-tick.C:
+		}
+		leader := m.node.Status().Lead == m.cluster.LocalID
+		switch {
+		case leader && !m.lessor.IsPrimary():
+			m.lessor.Promote(time.Duration(m.cfg.ElectionTicks) * m.cfg.TickInterval)
+		case !leader && m.lessor.IsPrimary():
+			m.lessor.Demote()
+		}
+		if !leader {
+			continue
+		}
+		now := time.Now()
+		budget := int(leaseRevokeRate * leaderDutyTick / time.Second)
+		for _, id := range m.lessor.Expired(budget + len(revoking)) {
+			if t, ok := revoking[id]; ok && now.Sub(t) < m.cfg.reqTimeout() {
+				continue
+			}
+			if budget == 0 {
+				break
+			}
+			budget--
+			revoking[id] = now
+			m.goRevoke(id, sem)
+		}
+		for id, t := range revoking {
+			if now.Sub(t) >= m.cfg.reqTimeout() || !m.lessor.LeaseExists(id) {
+				delete(revoking, id)
+			}
+		}
+		if now.Sub(lastCheckpoint) >= checkpointTick {
+			lastCheckpoint = now
+			m.checkpointLeases()
+		}
+	}
+}
+
+// goRevoke proposes the revoke of an expired lease without holding up the loop.
+func (m *Member) goRevoke(id int64, sem chan struct{}) {
+	select {
+	case sem <- struct{}{}:
+	case <-m.stopping:
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() { <-sem }()
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.reqTimeout())
+		defer cancel()
+		_, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}})
+		if err != nil && !errors.Is(err, lease.ErrLeaseNotFound) && !errors.Is(err, ErrStopped) {
+			m.lg.Warn("failed to revoke expired lease", "lease", id, "error", err)
+		}
+	}()
+}
+
+func (m *Member) checkpointLeases() {
+	due := m.lessor.CheckpointDue(leaseCheckpointBatch)
+	if len(due) == 0 {
+		return
+	}
+	cp := &pb.LeaseCheckpointRequest{}
+	for id, left := range due {
+		cp.Checkpoints = append(cp.Checkpoints, &pb.LeaseCheckpoint{ID: id, Remaining_TTL: left})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.reqTimeout())
+	defer cancel()
+	if _, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseCheckpoint: cp}); err != nil && !errors.Is(err, lease.ErrLeaseNotFound) && !errors.Is(err, ErrStopped) {
+		m.lg.Warn("failed to checkpoint leases", "count", len(cp.Checkpoints), "error", err)
+	}
+}
