@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -78,11 +79,16 @@ func etcdctl(t *testing.T) string {
 type ctlStep struct {
 	args  []string
 	stdin string
+	// settle makes the test wait, before this step, until etcd's storage
+	// version has settled (see cluster.WaitEtcdSettled).
+	settle bool
 }
 
 func ctl(args ...string) ctlStep { return ctlStep{args: args} }
 
 func ctlIn(stdin string, args ...string) ctlStep { return ctlStep{args: args, stdin: stdin} }
+
+func ctlSettled(args ...string) ctlStep { return ctlStep{args: args, settle: true} }
 
 // ctlSteps run in order on both members. Revisions in comments are those
 // reached on an empty store (revision 1).
@@ -102,9 +108,9 @@ var ctlSteps = []ctlStep{
 	ctl("put", "ab", "--ignore-value", "--prev-kv"),   // rev 13
 	ctl("put", "missing", "--ignore-value"),
 	ctl("put", "foo", "x", "--lease=1234"),
-	ctl("put", "foo", "--ignore-lease", "--prev-kv"), // rev 14
-	ctlIn("from stdin\n", "put", "stdin-key"),        // rev 15
-	ctl("put", "--", "-dash", "v"),                   // rev 16
+	ctl("put", "foo", "bar3", "--ignore-lease", "--prev-kv"), // rev 14
+	ctlIn("from stdin\n", "put", "stdin-key"),                // rev 15
+	ctl("put", "--", "-dash", "v"),                           // rev 16
 
 	// get
 	ctl("get", "foo"),
@@ -132,11 +138,12 @@ var ctlSteps = []ctlStep{
 	ctl("get", "", "--prefix", "--sort-by", "VALUE"),
 	ctl("get", "", "--prefix", "--order", "DESCEND", "--limit", "3"),
 	ctl("get", "a", "--prefix", "--keys-only"),
-	ctl("get", "a", "--prefix", "--count-only"),
-	ctl("get", "a", "--prefix", "--count-only", "-w", "json"),
+	ctl("get", "a", "--prefix", "--count-only"), // usage error: needs -w fields
+	ctl("get", "a", "--prefix", "--count-only", "-w", "fields"),
+	ctl("get", "a", "--prefix", "--keys-only", "-w", "fields"),
 	ctl("get", "a", "--prefix", "--print-value-only"),
 	ctl("get", "a", "--prefix", "-w", "json"),
-	ctl("get", "a", "--prefix", "-w", "table"),
+	ctl("get", "a", "--prefix", "-w", "fields"),
 	ctl("get", "", "--prefix", "--min-mod-rev", "8", "--max-mod-rev", "12"),
 	ctl("get", "", "--prefix", "--min-create-rev", "6", "--max-create-rev", "9"),
 	ctl("get", "foo", "--consistency", "s"),
@@ -151,7 +158,7 @@ var ctlSteps = []ctlStep{
 	ctl("put", "x1", "1"),                                  // rev 21
 	ctl("put", "x2", "2"),                                  // rev 22
 	ctl("put", "y", "3"),                                   // rev 23
-	ctl("del", "x1", "y"),                                  // rev 24
+	ctl("del", "x1", "y", "--range"),                       // rev 24
 	ctl("del", "x", "--from-key", "--prev-kv"),             // rev 25
 	ctl("get", "", "--prefix"),
 
@@ -188,16 +195,19 @@ get k2
 get k1
 get res
 
-`, "txn", "-w", "json"),
+`, "txn", "-w", "json"), // failure branch, read-only
 	ctlIn(`value("k2") > "v1"
 
 del k2
 get k2 --rev 27
 
-`, "txn", "-w", "table"), // rev 30
+
+`, "txn", "-w", "fields"), // rev 30
 	ctlIn(`version("nope") = "0"
 
-get res -w json
+get res --print-value-only
+get k --prefix --keys-only
+
 
 `, "txn"),
 	ctlIn(`value("k") =
@@ -236,7 +246,7 @@ get t2 --print-value-only
 	ctl("get", "", "--prefix", "--rev", "25", "-w", "json"),
 
 	// cluster and maintenance
-	ctl("endpoint", "status"),
+	ctlSettled("endpoint", "status"),
 	ctl("endpoint", "status", "-w", "table"),
 	ctl("endpoint", "status", "-w", "json"),
 	ctl("endpoint", "health"),
@@ -244,7 +254,11 @@ get t2 --print-value-only
 	ctl("endpoint", "health", "-w", "json"),
 	ctl("member", "list"),
 	ctl("member", "list", "-w", "json"),
+	ctl("member", "list", "-w", "table"),
+	ctl("endpoint", "status", "--cluster"),
+	ctl("endpoint", "health", "--cluster"),
 	ctl("alarm", "list"),
+	ctl("alarm", "disarm"),
 	ctl("defrag"),
 	ctl("get", "", "--prefix", "-w", "json"),
 }
@@ -253,8 +267,14 @@ func TestEtcdctlDiff(t *testing.T) {
 	bin := etcdctl(t)
 	cairnEps, etcdEps := cluster.StartBoth(t)
 	for i, s := range ctlSteps {
+		if s.settle {
+			cluster.WaitEtcdSettled(t, etcdEps[0])
+		}
 		e := runCtl(t, bin, etcdEps[0], s)
 		k := runCtl(t, bin, cairnEps[0], s)
+		if trace {
+			t.Logf("step %d: etcdctl %s\n%s", i+1, shellQuote(s.args), e)
+		}
 		if d := cmp.Diff(e, k); d != "" {
 			t.Errorf("step %d: etcdctl %s\nstdin:\n%s\netcd:\n%s\ncairn:\n%s\ndiff (-etcd +cairn):\n%s",
 				i+1, shellQuote(s.args), indent(s.stdin), e, k, d)
@@ -307,6 +327,8 @@ var (
 	reAddr = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 	// JSON numbers that identify a cluster or member or count raft progress.
 	reJSONID = regexp.MustCompile(`"(cluster_id|member_id|raft_term|ID|leader|raftIndex|raftTerm|raftAppliedIndex|dbSize|dbSizeInUse)":\d+`)
+	// The same in `-w fields` output.
+	reFieldsID = regexp.MustCompile(`"(ClusterID|MemberID|RaftTerm)" : \d+`)
 	// Durations: "took = 1.2ms", "took":"1.2ms", "took 1.2ms".
 	reTook = regexp.MustCompile(`took( = |":"| )[0-9.]+(ns|µs|us|ms|s|m)`)
 	// Client log lines on stderr carry a timestamp and a caller.
@@ -322,6 +344,7 @@ func normalizeCtl(s string) string {
 		name, _, _ := strings.Cut(m, ":")
 		return name + ":<n>"
 	})
+	s = reFieldsID.ReplaceAllString(s, `"$1" : <n>`)
 	s = reTook.ReplaceAllString(s, "took${1}<duration>")
 	s = reLogTS.ReplaceAllString(s, `"ts":"<ts>"`)
 	s = reLogCaller.ReplaceAllString(s, `"caller":"<caller>"`)
@@ -350,17 +373,26 @@ func normalizeRows(s string) string {
 		for j := range cells {
 			cells[j] = strings.TrimSpace(cells[j])
 		}
+		changed := table
 		switch {
-		case len(cells) == 16 && strings.HasPrefix(cells[0], "127.0.0.1:"): // endpoint status
+		case len(cells) == 16 && strings.Contains(cells[0], "127.0.0.1:"): // endpoint status
 			for _, c := range []int{1, 4, 5, 6, 10, 11, 12} {
 				cells[c] = "<n>"
 			}
+			changed = true
 		case len(cells) == 6 && (cells[1] == "started" || cells[1] == "unstarted"): // member list
 			cells[0] = "<id>"
+			changed = true
 		}
-		if table {
+		for j, c := range cells {
+			if _, err := time.ParseDuration(c); err == nil && table {
+				cells[j] = "<duration>" // endpoint health's took
+			}
+		}
+		switch {
+		case table:
 			lines[i] = "| " + strings.Join(cells, " | ") + " |"
-		} else {
+		case changed:
 			lines[i] = strings.Join(cells, sep)
 		}
 	}

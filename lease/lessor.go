@@ -77,7 +77,9 @@ func Open(eng *storage.Engine, cfg Config) (*Lessor, error) {
 	return le, it.Error()
 }
 
-func leaseKey(id int64) []byte { return storage.AppendUint64([]byte{storage.KeyspaceLeases}, uint64(id)) }
+func leaseKey(id int64) []byte {
+	return storage.AppendUint64([]byte{storage.KeyspaceLeases}, uint64(id))
+}
 
 func attachPrefix(id int64) []byte {
 	return storage.AppendUint64([]byte{storage.KeyspaceAttach}, uint64(id))

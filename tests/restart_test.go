@@ -41,7 +41,7 @@ func TestRestartDoesNotScanKeys(t *testing.T) {
 	m := newMember(t, fmt.Sprintf("--snapshot-count=%d", restartSnapshotCount))
 	p := m.start(t)
 	t.Logf("start on an empty data dir took %v", p.startup)
-	load(t, m)
+	load(t, m, p)
 	p.stop(t)
 
 	p = m.start(t)
@@ -76,7 +76,7 @@ func TestRestartDoesNotScanKeys(t *testing.T) {
 
 // load writes restartKeys keys with random values, then restartTailPuts
 // small puts to one key.
-func load(t *testing.T, m *member) {
+func load(t *testing.T, m *member, p *proc) {
 	t.Helper()
 	clis := make([]*clientv3.Client, 4)
 	for i := range clis {
@@ -112,32 +112,36 @@ func load(t *testing.T, m *member) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		t.Fatalf("%v; cairn's stderr:\n%s", err, p.stderr)
 	}
 	t.Logf("loaded %d keys of %d B and %d small puts in %v", restartKeys, restartValueSize, restartTailPuts, time.Since(start))
 }
 
-// waitIdle waits until p has done no I/O for a second (Pebble's flushes
-// and compactions after a restart are done). Nothing outside the process
-// can await that, so it polls the I/O counters.
+// waitIdle waits until p does next to no I/O (Pebble's flushes and
+// compactions after a restart are done). Nothing outside the process can
+// await that, so it polls the I/O counters; an idle member still reads and
+// writes a few bytes a second (the Go runtime's eventfd wake-ups).
 func waitIdle(t *testing.T, p *proc) {
 	t.Helper()
 	const (
-		poll      = 100 * time.Millisecond
-		quietFor  = 10 // polls
-		maxWait   = 60 * time.Second
-		watchRead = "rchar"
-		watchWrit = "wchar"
+		window   = 500 * time.Millisecond
+		quietFor = 2        // windows in a row
+		quietIO  = 16 << 10 // bytes read or written in a window
+		maxWait  = 60 * time.Second
 	)
 	deadline := time.Now().Add(maxWait)
 	last, quiet := p.ioCounters(t), 0
 	for quiet < quietFor {
+		select {
+		case <-p.exited:
+			t.Fatalf("cairn exited (%v); stderr:\n%s", p.waitErr, p.stderr)
+		case <-time.After(window):
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("cairn still doing I/O after %v: %v", maxWait, last)
 		}
-		time.Sleep(poll)
 		cur := p.ioCounters(t)
-		if cur[watchRead] == last[watchRead] && cur[watchWrit] == last[watchWrit] {
+		if cur["rchar"]-last["rchar"] < quietIO && cur["wchar"]-last["wchar"] < quietIO {
 			quiet++
 		} else {
 			quiet = 0

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	etcdversion "go.etcd.io/etcd/api/v3/version"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	etcdembed "go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 
 	cairnembed "github.com/cairn-kv/cairn/embed"
 )
@@ -193,4 +197,34 @@ func freePorts(n int) ([]int, error) {
 
 func isAddrInUse(err error) bool {
 	return strings.Contains(err.Error(), "address already in use")
+}
+
+// WaitEtcdSettled waits until the etcd member at endpoint reports its
+// storage version as the current minor release ("3.6.0"). A fresh etcd
+// reports "3.5.0" until its version monitor runs, about 4 s after start;
+// Cairn reports the settled value at once. Tests that compare Status call
+// this first.
+func WaitEtcdSettled(t testing.TB, endpoint string) {
+	t.Helper()
+	want := etcdversion.Cluster(etcdversion.Version) + ".0"
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("etcd client: %v", err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(startTimeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := c.Status(ctx, endpoint)
+		cancel()
+		switch {
+		case err == nil && st.StorageVersion == want:
+			return
+		case time.Now().After(deadline):
+			t.Fatalf("etcd storage version did not settle to %s: status %v, err %v", want, st, err)
+		}
+		<-tick.C
+	}
 }

@@ -10,5 +10,8 @@
 //	cairnEps, _ := cluster.StartCairn(t)
 //	etcdEps, _ := cluster.StartEtcd(t)
 //
+// WaitEtcdSettled waits out etcd's start-up storage version before a test
+// compares Status responses.
+//
 // Set CAIRN_COMPAT_LOG=1 to see both servers' logs on stderr.
 package cluster
