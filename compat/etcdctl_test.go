@@ -264,6 +264,7 @@ get t2 --print-value-only
 }
 
 func TestEtcdctlDiff(t *testing.T) {
+	t.Parallel()
 	bin := etcdctl(t)
 	cairnEps, etcdEps := cluster.StartBoth(t)
 	for i, s := range ctlSteps {

@@ -102,6 +102,18 @@ func Start(cfg Config) (*Node, error) {
 	if applied < snap.Metadata.Index {
 		applied = snap.Metadata.Index
 	}
+	// The state machine never applies past the durable commit index (the
+	// hard state is written before entries are handed to apply), but if a
+	// crash ever left the stored commit behind, what was applied was
+	// committed: raise it rather than let raft refuse to start.
+	if hs, _, _ := ls.ms.InitialState(); applied > hs.Commit {
+		if last, _ := ls.ms.LastIndex(); applied <= last {
+			hs.Commit = applied
+			if err := ls.ms.SetHardState(hs); err != nil {
+				return nil, err
+			}
+		}
+	}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        cfg.ID,
 		ElectionTick:              cfg.ElectionTicks,
