@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -94,36 +95,52 @@ func (a *Applier) Apply(entries []raftpb.Entry) (*Applied, error) {
 func (a *Applier) applyRequest(ctx context.Context, wb *mvcc.Batch, req *pb.InternalRaftRequest) Result {
 	switch {
 	case req.Put != nil:
-		tw := a.write(wb)
-		defer tw.End()
-		if err := checkPut(ctx, tw, a.lessor, req.Put); err != nil {
+		return a.write(wb, func(tw leasedWrite) (any, error) {
+			if err := checkPut(ctx, tw, a.lessor, req.Put); err != nil {
+				return nil, err
+			}
+			return put(ctx, tw, req.Put)
+		})
+	case req.DeleteRange != nil:
+		return a.write(wb, func(tw leasedWrite) (any, error) { return deleteRange(ctx, tw, req.DeleteRange) })
+	case req.Txn != nil:
+		return a.write(wb, func(tw leasedWrite) (any, error) { return Txn(ctx, tw, a.lessor, req.Txn) })
+	case req.Compaction != nil:
+		if err := wb.Compact(req.Compaction.Revision); err != nil {
 			return Result{Err: err}
 		}
-		resp, err := put(ctx, tw, req.Put)
-		return Result{Resp: resp, Err: err}
-	case req.DeleteRange != nil:
-		tw := a.write(wb)
-		defer tw.End()
-		resp, err := deleteRange(ctx, tw, req.DeleteRange)
-		return Result{Resp: resp, Err: err}
-	case req.Txn != nil:
-		tw := a.write(wb)
-		defer tw.End()
-		resp, err := Txn(ctx, tw, a.lessor, req.Txn)
-		return Result{Resp: resp, Err: err}
+		return Result{Resp: &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: wb.Rev()}}}
 	case req.LeaseGrant != nil:
 		return a.leaseGrant(wb, req.LeaseGrant)
 	case req.LeaseRevoke != nil:
 		return a.leaseRevoke(ctx, wb, req.LeaseRevoke)
 	case req.LeaseCheckpoint != nil:
 		return a.leaseCheckpoint(wb, req.LeaseCheckpoint)
-	case req.Compaction != nil:
-		if err := wb.Compact(req.Compaction.Revision); err != nil {
-			return Result{Err: err}
-		}
-		return Result{Resp: &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: wb.Rev()}}}
 	}
 	return Result{Err: fmt.Errorf("apply: unsupported request")}
+}
+
+// write runs one write transaction. If it fails after writing (a txn whose
+// put with ignore_value meets a key its own earlier delete removed: etcd
+// panics there), everything it wrote is undone and the client gets the
+// plain error, so a request either applies whole or not at all.
+func (a *Applier) write(wb *mvcc.Batch, fn func(leasedWrite) (any, error)) Result {
+	sp := wb.Savepoint()
+	tw := a.newWrite(wb)
+	resp, err := fn(tw)
+	if err != nil {
+		if tw.Changes() > 0 {
+			if rerr := wb.RollbackTo(sp); rerr != nil {
+				return Result{Err: rerr}
+			}
+			if errors.Is(err, ErrKeyNotFound) {
+				err = ErrKeyNotFound
+			}
+		}
+		return Result{Err: err}
+	}
+	tw.End()
+	return Result{Resp: resp}
 }
 
 // AppliedIndex reads the applied index and its term from storage (0, 0 for

@@ -63,7 +63,7 @@ func (w leasedWrite) DeleteRange(ctx context.Context, key, end []byte) ([]mvccpb
 	return deleted, rev, nil
 }
 
-func (a *Applier) write(wb *mvcc.Batch) leasedWrite {
+func (a *Applier) newWrite(wb *mvcc.Batch) leasedWrite {
 	return leasedWrite{TxnWrite: wb.Write(), b: wb.Pebble(), lessor: a.lessor}
 }
 
@@ -85,7 +85,7 @@ func (a *Applier) leaseRevoke(ctx context.Context, wb *mvcc.Batch, r *pb.LeaseRe
 	if err != nil {
 		return Result{Err: err}
 	}
-	tw := a.write(wb)
+	tw := a.newWrite(wb)
 	for _, k := range keys {
 		if _, _, err := tw.DeleteRange(ctx, k, nil); err != nil {
 			tw.End()

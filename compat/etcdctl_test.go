@@ -341,6 +341,7 @@ var (
 // normalizeCtl replaces what differs between any two clusters.
 func normalizeCtl(s string) string {
 	s = reAddr.ReplaceAllString(s, "127.0.0.1:<port>")
+	s = reVersion36.ReplaceAllString(s, "3.6.x") // Cairn reports 3.6.0, etcd its patch release
 	s = reJSONID.ReplaceAllStringFunc(s, func(m string) string {
 		name, _, _ := strings.Cut(m, ":")
 		return name + ":<n>"

@@ -36,14 +36,20 @@ const maxMismatches = 8
 // headers of nested txn responses that clientv3 does not surface.
 type pair struct {
 	etcd, cairn pb.KVClient
+	// etcdCrashed closes if etcd hits a fatal error; etcdCrash says why.
+	etcdCrashed <-chan struct{}
+	etcdCrash   func() string
 }
 
 func newPair(t *testing.T) *pair {
 	t.Helper()
 	cairnEps, etcdEps := cluster.StartBoth(t)
+	crashed, crash := cluster.EtcdCrash(etcdEps[0])
 	return &pair{
-		etcd:  pb.NewKVClient(dial(t, etcdEps[0])),
-		cairn: pb.NewKVClient(dial(t, cairnEps[0])),
+		etcd:        pb.NewKVClient(dial(t, etcdEps[0])),
+		cairn:       pb.NewKVClient(dial(t, cairnEps[0])),
+		etcdCrashed: crashed,
+		etcdCrash:   crash,
 	}
 }
 
@@ -65,10 +71,20 @@ type outcome struct {
 	err  *status.Status
 }
 
-// call sends req, one of the five KV request types, and normalizes the answer.
-func call(kv pb.KVClient, req any) outcome {
+// call sends req, one of the five KV request types, and normalizes the
+// answer. It gives up early when abort closes.
+func call(kv pb.KVClient, req any, abort <-chan struct{}) outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
+	if abort != nil {
+		go func() {
+			select {
+			case <-abort:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	var (
 		resp any
 		hdr  *pb.ResponseHeader
@@ -198,8 +214,14 @@ func newChecker(t *testing.T) *checker { return &checker{t: t, p: newPair(t)} }
 func (c *checker) do(req any) (outcome, bool) {
 	c.t.Helper()
 	c.step++
-	e := call(c.p.etcd, req)
-	k := call(c.p.cairn, req)
+	e := call(c.p.etcd, req, c.p.etcdCrashed)
+	k := call(c.p.cairn, req, nil)
+	select {
+	case <-c.p.etcdCrashed:
+		c.t.Fatalf("step %d: etcd, the oracle, crashed on this request (an etcd bug; Cairn is not at fault)\n"+
+			"etcd log: %s\nrequest: %s\ncairn:   %s", c.step, c.p.etcdCrash(), describe(req), k)
+	default:
+	}
 	d := diffOutcomes(e, k)
 	if trace {
 		c.t.Logf("step %d: %s\n  -> %s", c.step, describe(req), e)

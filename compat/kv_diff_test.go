@@ -12,6 +12,9 @@ package compat
 // reduced to "set or not". Errors must carry the same gRPC code and the same
 // message. Each sequence starts from an empty store at revision 1, so the
 // revisions written in comments below are the ones both members must reach.
+// Besides every option of every request, the sequences cover keys holding
+// 0x00 and 0xff bytes (which an ordered on-disk key encoding must escape),
+// thousands of keys and hundreds of versions of one key, across compactions.
 //
 // A failure names the sequence, the step, the request and both answers:
 // that is the minimal reproduction.
@@ -41,6 +44,9 @@ var kvSequences = []struct {
 	{"compact", compactSteps},
 	{"compact fresh store", compactFreshSteps},
 	{"oversized", oversizedSteps},
+	{"binary keys", binaryKeySteps},
+	{"many keys", manyKeySteps},
+	{"many versions", manyVersionSteps},
 }
 
 func TestKVDiff(t *testing.T) {
@@ -581,4 +587,122 @@ func oversizedSteps() []any {
 		&pb.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00")},
 		&pb.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00"), CountOnly: true},
 	}
+}
+
+// binaryKeys sort in this order as bytes. They probe the escaping of 0x00
+// and 0xff that an ordered on-disk encoding of keys needs.
+var binaryKeys = []string{
+	"\x00", "\x00\x00", "\x00\x00\x01", "\x00\x01", "\x00\xff", "\x00\xff\x00", "\x00\xff\xff", "\x01",
+	"a", "a\x00", "a\x00\x00", "a\x00\x01", "a\x00\xff", "a\x00\xff\x01", "a\x01", "a\xff", "a\xff\x00",
+	"ab", "\xff", "\xff\x00", "\xff\xff", "\xff\xff\xff",
+}
+
+func binaryKeySteps() []any {
+	var steps []any
+	// Put in an order unrelated to the byte order.
+	for i := range binaryKeys {
+		k := binaryKeys[(i*7)%len(binaryKeys)]
+		steps = append(steps, put(k, fmt.Sprintf("v%02d", (i*7)%len(binaryKeys))))
+	}
+	steps = append(steps,
+		all(),
+		&pb.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00"), SortOrder: pb.RangeRequest_DESCEND},
+		&pb.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00"), Limit: 5},
+		&pb.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00"), CountOnly: true},
+	)
+	for _, k := range binaryKeys {
+		steps = append(steps,
+			get(k),
+			prefix(k),
+			rng(k, "\x00"),
+			&pb.RangeRequest{Key: []byte(k), RangeEnd: []byte("\x00"), Limit: 2, SortOrder: pb.RangeRequest_DESCEND},
+		)
+	}
+	for i := 0; i+3 < len(binaryKeys); i += 3 {
+		steps = append(steps, rng(binaryKeys[i], binaryKeys[i+3]), rng(binaryKeys[i+3], binaryKeys[i]))
+	}
+	steps = append(steps,
+		&pb.DeleteRangeRequest{Key: []byte("a\x00"), RangeEnd: []byte(prefixEnd("a\x00")), PrevKv: true},
+		&pb.DeleteRangeRequest{Key: []byte("\x00\xff"), RangeEnd: []byte("\x01"), PrevKv: true},
+		&pb.DeleteRangeRequest{Key: []byte("\xff\xff"), PrevKv: true},
+		all(),
+		txn(cmps(over(cmpVersion("\x00", eq, 1), "\x00\xff")), ops(prefix("\x00"), put("\x00\xff", "back")), nil),
+		txn(cmps(over(cmpValue("\xff", lt, "v99"), "\x00")), ops(rng("\xff", "\x00")), ops(get("\xff"))),
+		&pb.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00"), Revision: 20},
+		compact(20),
+		&pb.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00"), Revision: 20},
+		&pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte(prefixEnd("a")), Revision: 25},
+		&pb.CompactionRequest{Revision: 26, Physical: true},
+		all(),
+	)
+	return steps
+}
+
+// manyKeySteps writes more keys than a read or a compaction is likely to
+// handle in one batch, then counts, limits, deletes and compacts them.
+func manyKeySteps() []any {
+	var steps []any
+	const perTxn = 128
+	for b := range 12 {
+		puts := make([]*pb.RequestOp, perTxn)
+		for i := range puts {
+			n := b*perTxn + i
+			puts[i] = op(put(fmt.Sprintf("m/%05d", (n*7919)%(12*perTxn)), fmt.Sprint(n%10)))
+		}
+		steps = append(steps, txn(nil, puts, nil)) // revs 2..13
+	}
+	steps = append(steps,
+		&pb.RangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/")), CountOnly: true},
+		&pb.RangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/")), KeysOnly: true, Limit: 1000},
+		&pb.RangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/")), Limit: 1},
+		&pb.RangeRequest{Key: []byte("m/00500"), RangeEnd: []byte("\x00"), Limit: 3, Revision: 7},
+		&pb.RangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/")), CountOnly: true, Revision: 7},
+		&pb.RangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/")), KeysOnly: true, SortTarget: pb.RangeRequest_VALUE, SortOrder: pb.RangeRequest_DESCEND, Limit: 20},
+		&pb.RangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/")), KeysOnly: true, SortTarget: pb.RangeRequest_MOD, SortOrder: pb.RangeRequest_ASCEND, Limit: 20},
+		&pb.RangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/")), KeysOnly: true, MinModRevision: 13, Limit: 5},
+		&pb.DeleteRangeRequest{Key: []byte("m/00100"), RangeEnd: []byte("m/01100")}, // rev 14
+		&pb.RangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/")), CountOnly: true},
+		&pb.RangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/")), CountOnly: true, Revision: 13},
+		&pb.CompactionRequest{Revision: 14, Physical: true},
+		&pb.RangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/")), CountOnly: true, Revision: 14},
+		&pb.RangeRequest{Key: []byte("m/01099"), RangeEnd: []byte("\x00"), Limit: 2, Revision: 14},
+		&pb.DeleteRangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/"))}, // rev 15
+		&pb.CompactionRequest{Revision: 15, Physical: true},
+		&pb.RangeRequest{Key: []byte("\x00"), RangeEnd: []byte("\x00"), CountOnly: true},
+		&pb.RangeRequest{Key: []byte("m/"), RangeEnd: []byte(prefixEnd("m/")), Revision: 15},
+	)
+	return steps
+}
+
+// manyVersionSteps writes one key many times, with deletes between lives,
+// and reads its versions back across compactions.
+func manyVersionSteps() []any {
+	var steps []any
+	for i := range 600 {
+		if i%250 == 249 {
+			steps = append(steps, del("v")) // a new life starts at version 1
+			continue
+		}
+		steps = append(steps, put("v", fmt.Sprint(i)))
+	}
+	steps = append(steps,
+		get("v"),
+		&pb.RangeRequest{Key: []byte("v"), Revision: 2},
+		&pb.RangeRequest{Key: []byte("v"), Revision: 250},
+		&pb.RangeRequest{Key: []byte("v"), Revision: 251},
+		&pb.RangeRequest{Key: []byte("v"), Revision: 252},
+		&pb.RangeRequest{Key: []byte("v"), Revision: 400},
+		txn(cmps(cmpVersion("v", eq, 100), cmpCreate("v", eq, 501)), ops(get("v")), ops(&pb.RangeRequest{Key: []byte("v"), Revision: 300})),
+		&pb.CompactionRequest{Revision: 300, Physical: true},
+		&pb.RangeRequest{Key: []byte("v"), Revision: 299},
+		&pb.RangeRequest{Key: []byte("v"), Revision: 300},
+		&pb.RangeRequest{Key: []byte("v"), Revision: 501},
+		&pb.RangeRequest{Key: []byte("v"), Revision: 502},
+		&pb.CompactionRequest{Revision: 501, Physical: true},
+		&pb.RangeRequest{Key: []byte("v"), Revision: 501},
+		&pb.RangeRequest{Key: []byte("v"), Revision: 502, CountOnly: true},
+		put("v", "last"),
+		get("v"),
+	)
+	return steps
 }

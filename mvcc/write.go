@@ -1,7 +1,9 @@
 package mvcc
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -204,3 +206,44 @@ func (tw *TxnWrite) End() {
 
 // FirstRev is the oldest readable revision (the compacted revision).
 func (tw *TxnWrite) FirstRev() int64 { return tw.wb.compactRev }
+
+// Savepoint marks a batch's state so that a request that fails midway can
+// be undone, leaving the batch as if it had never run.
+type Savepoint struct {
+	size       int
+	count      uint32
+	rev        int64
+	compactRev int64
+	compacted  bool
+	events     int
+}
+
+// Savepoint returns a mark of the batch's current state.
+func (wb *Batch) Savepoint() Savepoint {
+	return Savepoint{size: len(wb.b.Repr()), count: wb.b.Count(), rev: wb.rev, compactRev: wb.compactRev, compacted: wb.compacted, events: len(wb.Events)}
+}
+
+// RollbackTo undoes everything written to the batch after sp. It rebuilds
+// the batch (O(batch size)); requests fail midway rarely. Callers must take
+// Pebble() afresh afterwards.
+func (wb *Batch) RollbackTo(sp Savepoint) error {
+	repr := bytes.Clone(wb.b.Repr()[:sp.size])
+	// The batch header is an 8-byte sequence number and a 4-byte
+	// little-endian count of the records that follow.
+	binary.LittleEndian.PutUint32(repr[8:12], sp.count)
+	tmp := wb.s.eng.DB.NewBatch()
+	defer tmp.Close()
+	if err := tmp.SetRepr(repr); err != nil {
+		return err
+	}
+	nb := wb.s.eng.DB.NewIndexedBatch()
+	if err := nb.Apply(tmp, nil); err != nil {
+		nb.Close()
+		return err
+	}
+	wb.b.Close()
+	wb.b = nb
+	wb.rev, wb.compactRev, wb.compacted = sp.rev, sp.compactRev, sp.compacted
+	wb.Events = wb.Events[:sp.events]
+	return nil
+}

@@ -104,5 +104,6 @@ func (m *Member) Status() *pb.StatusResponse {
 		RaftAppliedIndex: m.applied.Get(),
 		StorageVersion:   version.ClusterVersion,
 		DbSizeQuota:      m.cfg.QuotaBackendBytes,
+		DowngradeInfo:    &pb.DowngradeInfo{}, // etcd always sends it, empty when no downgrade runs
 	}
 }

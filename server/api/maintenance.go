@@ -31,9 +31,9 @@ func (s *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 }
 
 // Defragment is a no-op that succeeds: Pebble reclaims space by compaction,
-// with no stop-the-world rewrite.
+// with no stop-the-world rewrite. Like etcd's, the response has no header.
 func (s *maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
-	return &pb.DefragmentResponse{Header: s.m.Header(0)}, nil
+	return &pb.DefragmentResponse{}, nil
 }
 
 type clusterServer struct {
@@ -43,7 +43,10 @@ type clusterServer struct {
 
 func (s *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
 	members := s.m.Members()
-	resp := &pb.MemberListResponse{Header: s.m.Header(0), Members: make([]*pb.Member, len(members))}
+	// etcd's Cluster service headers carry no revision.
+	hdr := s.m.Header(0)
+	hdr.Revision = 0
+	resp := &pb.MemberListResponse{Header: hdr, Members: make([]*pb.Member, len(members))}
 	for i, m := range members {
 		resp.Members[i] = &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner}
 	}

@@ -19,6 +19,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	etcdembed "go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	cairnembed "github.com/cairn-kv/cairn/embed"
 )
@@ -54,7 +55,7 @@ func StartEtcd(t testing.TB) (endpoints []string, cleanup func()) {
 	if err != nil {
 		t.Fatalf("start etcd: %v", err)
 	}
-	cleanup = sync.OnceFunc(e.Close)
+	cleanup = sync.OnceFunc(func() { closeEtcd(e, client) })
 	t.Cleanup(cleanup)
 	return []string{client}, cleanup
 }
@@ -85,7 +86,7 @@ func StartBoth(t testing.TB) (cairnEndpoints, etcdEndpoints []string) {
 		})
 	}
 	if e != nil {
-		t.Cleanup(e.Close)
+		t.Cleanup(func() { closeEtcd(e, client) })
 	}
 	if cairnErr != nil {
 		t.Fatalf("start cairn: %v", cairnErr)
@@ -154,6 +155,13 @@ func startEtcd(dir, logFile string) (*etcdembed.Etcd, string, error) {
 		cfg.LogLevel = "info"
 		cfg.LogOutputs = []string{"stderr"}
 	}
+	crash := &crashHook{host: clientURL.Host, crashed: make(chan struct{})}
+	lg, err := etcdLogger(cfg.LogLevel, cfg.LogOutputs, crash)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(lg)
+	crashes.Store(clientURL.Host, crash)
 	cfg.UnsafeNoFsync = true
 	// Short ticks, as for Cairn; a single member fast-forwards its election anyway.
 	cfg.TickMs = 10
@@ -227,4 +235,76 @@ func WaitEtcdSettled(t testing.TB, endpoint string) {
 		}
 		<-tick.C
 	}
+}
+
+// crashes maps an etcd client endpoint to its *crashHook.
+var crashes sync.Map
+
+// EtcdCrash reports whether the etcd member serving endpoint has hit a
+// fatal error (an etcd bug: the oracle is broken). The channel closes when
+// etcd logs at fatal or panic level; reason then tells what it logged.
+// Instead of exiting the test process, as etcd would, the goroutine that
+// logged is parked, so that member answers nothing more.
+func EtcdCrash(endpoint string) (crashed <-chan struct{}, reason func() string) {
+	v, ok := crashes.Load(endpoint)
+	if !ok {
+		return nil, func() string { return "" }
+	}
+	h := v.(*crashHook)
+	return h.crashed, h.reason
+}
+
+// crashHook is a zap CheckWriteHook for etcd's fatal and panic logs.
+type crashHook struct {
+	host    string
+	once    sync.Once
+	crashed chan struct{}
+	mu      sync.Mutex
+	msg     string
+}
+
+func (h *crashHook) OnWrite(ce *zapcore.CheckedEntry, fields []zapcore.Field) {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range fields {
+		if f.Key != "stacktrace" {
+			f.AddTo(enc)
+		}
+	}
+	h.once.Do(func() {
+		h.mu.Lock()
+		h.msg = fmt.Sprintf("%s at %s: %q %v", ce.Level, ce.Caller.TrimmedPath(), ce.Message, enc.Fields)
+		h.mu.Unlock()
+		close(h.crashed)
+	})
+	select {} // etcd cannot go on from here, and must not end the process
+}
+
+func (h *crashHook) reason() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.msg
+}
+
+// etcdLogger builds etcd's JSON logger with fatal and panic hooked.
+func etcdLogger(level string, outputs []string, hook *crashHook) (*zap.Logger, error) {
+	zc := zap.NewProductionConfig()
+	if err := zc.Level.UnmarshalText([]byte(level)); err != nil {
+		return nil, err
+	}
+	zc.OutputPaths, zc.ErrorOutputPaths = outputs, outputs
+	zc.Sampling = nil
+	return zc.Build(zap.WithFatalHook(hook), zap.WithPanicHook(hook))
+}
+
+// closeEtcd stops e unless it crashed: then a goroutine is parked holding
+// etcd's locks and Close would never return.
+func closeEtcd(e *etcdembed.Etcd, host string) {
+	if crashed, _ := EtcdCrash(host); crashed != nil {
+		select {
+		case <-crashed:
+			return
+		default:
+		}
+	}
+	e.Close()
 }

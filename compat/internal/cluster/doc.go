@@ -9,6 +9,11 @@
 //
 //	cairnEps, _ := cluster.StartCairn(t)
 //	etcdEps, _ := cluster.StartEtcd(t)
+//	cairnEps, etcdEps := cluster.StartBoth(t) // the two at once
+//
+// etcd is the oracle, but it has bugs of its own. Its fatal and panic logs
+// do not end the test process: EtcdCrash tells a test that etcd hit one and
+// what it logged, so the test can say so instead of timing out.
 //
 // WaitEtcdSettled waits out etcd's start-up storage version before a test
 // compares Status responses.
