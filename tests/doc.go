@@ -7,8 +7,8 @@
 // written by another program is refused untouched, and the command line
 // behaves as etcd's.
 //
-// When the tests run with -race, the binary is built with -race too, and
-// any race report on its stderr fails the test that started it.
+// With CAIRN_E2E_RACE=1 the binary is built with -race, and any race
+// report on its stderr fails the test that started it.
 //
 // Benchmarks over gRPC against an in-process server live in package bench.
 package e2e

@@ -11,6 +11,12 @@ import (
 // cairnBin is the path of the cairn binary that TestMain builds.
 var cairnBin string
 
+// raceEnabled builds cairn with -race: set CAIRN_E2E_RACE=1. Any race
+// report on a process's stderr then fails the test that started it. (The
+// binary is not built with -race just because the tests run with -race: a
+// race-enabled server is several times slower.)
+var raceEnabled = os.Getenv("CAIRN_E2E_RACE") == "1"
+
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
 }

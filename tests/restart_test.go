@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,6 +85,7 @@ func load(t *testing.T, m *member, p *proc) {
 		defer clis[i].Close()
 	}
 	start := time.Now()
+	var slowest atomic.Int64 // ns
 	var wg sync.WaitGroup
 	errs := make(chan error, loaders)
 	for g := range loaders {
@@ -100,8 +102,11 @@ func load(t *testing.T, m *member, p *proc) {
 					key, value = fmt.Sprintf("big/%06d", i), string(buf)
 				}
 				ctx, cancel := opCtx()
+				began := time.Now()
 				_, err := cli.Put(ctx, key, value)
 				cancel()
+				for d, s := int64(time.Since(began)), slowest.Load(); d > s && !slowest.CompareAndSwap(s, d); s = slowest.Load() {
+				}
 				if err != nil {
 					errs <- fmt.Errorf("put %s: %w", key, err)
 					return
@@ -114,7 +119,8 @@ func load(t *testing.T, m *member, p *proc) {
 	for err := range errs {
 		t.Fatalf("%v; cairn's stderr:\n%s", err, p.stderr)
 	}
-	t.Logf("loaded %d keys of %d B and %d small puts in %v", restartKeys, restartValueSize, restartTailPuts, time.Since(start))
+	t.Logf("loaded %d keys of %d B and %d small puts in %v; slowest put %v",
+		restartKeys, restartValueSize, restartTailPuts, time.Since(start), time.Duration(slowest.Load()))
 }
 
 // waitIdle waits until p does next to no I/O (Pebble's flushes and

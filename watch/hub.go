@@ -36,7 +36,8 @@ type Config struct {
 	// revision was compacted.
 	IsCompacted func(error) bool
 	// StreamBuffer is how many responses a stream queues before its
-	// watchers are parked (default 1024).
+	// watchers are parked (default 128, as etcd's chanBufLen; each slot
+	// costs about 80 bytes per stream).
 	StreamBuffer int
 	// CatchUpEvents bounds one catch-up read (default 10000 events).
 	CatchUpEvents int
@@ -68,7 +69,7 @@ type Hub struct {
 // NewHub starts a hub whose store is at revision rev.
 func NewHub(src Source, rev int64, cfg Config) *Hub {
 	if cfg.StreamBuffer <= 0 {
-		cfg.StreamBuffer = 1024
+		cfg.StreamBuffer = 128
 	}
 	if cfg.CatchUpEvents <= 0 {
 		cfg.CatchUpEvents = 10000
