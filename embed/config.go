@@ -77,6 +77,10 @@ type Config struct {
 	// --watch-progress-notify-interval). Default 10 minutes; at least 100 ms.
 	WatchProgressNotifyInterval time.Duration
 
+	// EnablePprof serves Go runtime profiles under /debug/pprof/ on the
+	// client port (etcd --enable-pprof).
+	EnablePprof bool
+
 	// UnsafeNoFsync disables fsync of the Raft log (etcd --unsafe-no-fsync).
 	// Acknowledged writes may be lost on a crash. For tests only.
 	UnsafeNoFsync bool

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 const (
@@ -25,9 +26,9 @@ var ErrForeignDataDir = errors.New("storage: data dir was not written by cairn")
 
 // Options tune the engine. The zero value is valid.
 type Options struct {
-	// CacheBytes is the block cache size in bytes. Default 32 MiB.
+	// CacheBytes is the block cache size in bytes. Default 64 MiB.
 	CacheBytes int64
-	// MemTableBytes is the memtable size in bytes. Default 16 MiB.
+	// MemTableBytes is the memtable size in bytes. Default 32 MiB.
 	MemTableBytes uint64
 }
 
@@ -68,10 +69,10 @@ func Open(dir string, opts Options) (*Engine, error) {
 		}
 	}
 	if opts.CacheBytes == 0 {
-		opts.CacheBytes = 32 << 20
+		opts.CacheBytes = 64 << 20
 	}
 	if opts.MemTableBytes == 0 {
-		opts.MemTableBytes = 16 << 20
+		opts.MemTableBytes = 32 << 20
 	}
 	cache := pebble.NewCache(opts.CacheBytes)
 	defer cache.Unref()
@@ -80,6 +81,12 @@ func Open(dir string, opts Options) (*Engine, error) {
 		MemTableSize:     opts.MemTableBytes,
 		ErrorIfNotExists: !fresh,
 		Logger:           quietLogger{},
+	}
+	// Bloom filters on every level: a put looks up the key's live version,
+	// and for a new key that lookup must not read a block per level.
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		po.Levels[i].FilterType = pebble.TableFilter
 	}
 	po.EnsureDefaults()
 	db, err := pebble.Open(filepath.Join(dir, dbDir), po)

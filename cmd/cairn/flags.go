@@ -163,7 +163,8 @@ var flagGroups = []group{
 		{name: "auth-token-ttl", kind: kindUint, def: "300", help: "Lifetime of a simple auth token, in seconds."},
 	}},
 	{title: "Profiling and monitoring", specs: []spec{
-		{name: "enable-pprof", kind: kindBool, def: "false", help: "Serve runtime profiles under /debug/pprof/."},
+		{name: "enable-pprof", kind: kindBool, def: "false", help: "Serve runtime profiles under /debug/pprof/.",
+			set: func(c *embed.Config, v parsed) { c.EnablePprof = v.b }},
 		{name: "metrics", def: "basic", help: "Metrics detail: basic or extensive."},
 		{name: "listen-metrics-urls", kind: kindURLs, help: "Extra URLs serving /metrics and /health."},
 	}},

@@ -157,12 +157,12 @@ func TestErrors(t *testing.T) {
 func TestIgnoredFlags(t *testing.T) {
 	inv := mustParse(t, []string{
 		"--name=n", "--wal-dir=/w", "--auto-compaction-retention=1h", "--auto-compaction-mode=periodic",
-		"--cert-file=c.pem", "--client-cert-auth", "--enable-pprof=true", "--log-outputs=stderr",
+		"--cert-file=c.pem", "--client-cert-auth", "--memory-mlock=true", "--log-outputs=stderr",
 		"--max-concurrent-streams=100", "--force", "-v", "--feature-gates=LeaseCheckpoint=true",
 	}, nil)
 	want := []string{
-		"auto-compaction-mode", "auto-compaction-retention", "cert-file", "client-cert-auth", "enable-pprof",
-		"feature-gates", "force", "log-outputs", "max-concurrent-streams", "v", "wal-dir",
+		"auto-compaction-mode", "auto-compaction-retention", "cert-file", "client-cert-auth",
+		"feature-gates", "force", "log-outputs", "max-concurrent-streams", "memory-mlock", "v", "wal-dir",
 	}
 	if !slices.Equal(inv.cfg.IgnoredFlags, want) {
 		t.Errorf("IgnoredFlags:\ngot  %q\nwant %q", inv.cfg.IgnoredFlags, want)
@@ -245,9 +245,9 @@ func TestEnv(t *testing.T) {
 			check: func(c *embed.Config) string { return wantEq("Name", c.Name, "default") }},
 		{name: "first entry wins, as os.Getenv", env: []string{"ETCD_NAME=one", "ETCD_NAME=two"},
 			check: func(c *embed.Config) string { return wantEq("Name", c.Name, "one") }},
-		{name: "ignored flag from env", env: []string{"ETCD_AUTO_COMPACTION_RETENTION=1h", "ETCD_ENABLE_PPROF=true"},
+		{name: "ignored flag from env", env: []string{"ETCD_AUTO_COMPACTION_RETENTION=1h", "ETCD_MEMORY_MLOCK=true"},
 			check: func(c *embed.Config) string {
-				return wantEq("IgnoredFlags", fmt.Sprint(c.IgnoredFlags), "[auto-compaction-retention enable-pprof]")
+				return wantEq("IgnoredFlags", fmt.Sprint(c.IgnoredFlags), "[auto-compaction-retention memory-mlock]")
 			}},
 		{name: "unrecognized", env: []string{"ETCD_NO_SUCH=1", "ETCDCTL_API=3", "XETCD_NAME=x"},
 			check:       func(c *embed.Config) string { return wantEq("Name", c.Name, "default") },
