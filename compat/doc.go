@@ -11,5 +11,12 @@
 //
 // A failure prints the step, the request and both answers; that is the
 // minimal reproduction to fix Cairn against. The launchers live in
-// internal/cluster for later suites (watch, lease, auth) to reuse.
+// internal/cluster for every suite to reuse.
+//
+// The suites: KV (kv_diff_test.go, kv_random_test.go), Maintenance and
+// Cluster (maintenance_diff_test.go), Watch (watch_diff_test.go, on the
+// harness in watch_harness_test.go), Lease (lease_diff_test.go), etcdctl
+// (etcdctl_test.go, etcdctl_watch_lease_test.go), and the clientv3
+// concurrency recipes, Mutex, Election and STM (concurrency_test.go), which
+// assert behaviour on each server rather than compare the two.
 package compat

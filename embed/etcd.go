@@ -127,6 +127,7 @@ func (s *Server) start() error {
 	if err := s.waitLeader(); err != nil {
 		return err
 	}
+	s.member.SyncLeaderDuties()
 	close(s.ready)
 	s.lg.Info("ready to serve client requests", "endpoints", strings.Join(s.ClientEndpoints(), ","),
 		"member-id", fmt.Sprintf("%x", s.member.ID()), "cluster-id", fmt.Sprintf("%x", s.member.ClusterID()),

@@ -202,7 +202,8 @@ func (le *Lessor) Lookup(id int64) (Lease, bool) {
 	return l.Lease, true
 }
 
-// Leases lists every lease, by ID.
+// Leases lists every lease, soonest expiry first (as etcd lists them),
+// then by ID.
 func (le *Lessor) Leases() []Lease {
 	le.mu.Lock()
 	out := make([]Lease, 0, len(le.leases))
@@ -210,7 +211,12 @@ func (le *Lessor) Leases() []Lease {
 		out = append(out, l.Lease)
 	}
 	le.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Expiry.Equal(out[j].Expiry) {
+			return out[i].Expiry.Before(out[j].Expiry)
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out
 }
 

@@ -55,7 +55,7 @@ func (s *Store) Events(ctx context.Context, from, to int64, maxEvents int) ([]mv
 			return nil, 0, ErrCorruptRecord
 		}
 		key := bytes.Clone(v[1:])
-		ev, err := readEvent(rt.snap, mvccpb.Event_EventType(v[0]), key, rev, sub)
+		ev, err := readEvent(rt.snap, mvccpb.Event_EventType(v[0]), key, rev, sub, rt.compactRev)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -69,7 +69,7 @@ func (s *Store) Events(ctx context.Context, from, to int64, maxEvents int) ([]mv
 }
 
 // readEvent rebuilds one event from the version records.
-func readEvent(r pebble.Reader, typ mvccpb.Event_EventType, key []byte, rev, sub int64) (mvccpb.Event, error) {
+func readEvent(r pebble.Reader, typ mvccpb.Event_EventType, key []byte, rev, sub, compactRev int64) (mvccpb.Event, error) {
 	ev := mvccpb.Event{Type: typ, Kv: &mvccpb.KeyValue{Key: key, ModRevision: rev}}
 	if typ == mvccpb.PUT {
 		v, ok, err := storage.GetCopy(r, versionKey(nil, key, rev, sub))
@@ -87,6 +87,11 @@ func readEvent(r pebble.Reader, typ mvccpb.Event_EventType, key []byte, rev, sub
 		if rec.version == 1 {
 			return ev, nil // a create has no previous version
 		}
+	}
+	if rev-1 < compactRev {
+		// The previous version is compacted (even if not yet removed):
+		// no prev_kv, as etcd.
+		return ev, nil
 	}
 	prev, err := previousVersion(r, key, rev)
 	if err != nil {

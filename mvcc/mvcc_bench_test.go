@@ -119,8 +119,11 @@ func BenchmarkRangeSingleKey(b *testing.B) {
 		rt := s.Read()
 		rr, err := rt.Range(ctx, keys[rng.IntN(len(keys))], nil, mvcc.RangeOptions{})
 		rt.End()
-		if err != nil || len(rr.KVs) != 1 {
-			b.Fatalf("range: %d keys, %v", len(rr.KVs), err)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rr.KVs) != 1 {
+			b.Fatalf("range: %d keys, want 1", len(rr.KVs))
 		}
 	}
 }
@@ -142,8 +145,11 @@ func BenchmarkRange100Keys(b *testing.B) {
 		rt := s.Read()
 		rr, err := rt.Range(ctx, key, end, mvcc.RangeOptions{})
 		rt.End()
-		if err != nil || len(rr.KVs) != 100 {
-			b.Fatalf("range: %d keys, %v", len(rr.KVs), err)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rr.KVs) != 100 {
+			b.Fatalf("range: %d keys, want 100", len(rr.KVs))
 		}
 	}
 }
@@ -185,8 +191,11 @@ func BenchmarkRangePastRevision(b *testing.B) {
 			rt := s.Read()
 			rr, err := rt.Range(ctx, key, end, mvcc.RangeOptions{Rev: rev})
 			rt.End()
-			if err != nil || len(rr.KVs) != 100 {
-				b.Fatalf("range at %d: %d keys, %v", rev, len(rr.KVs), err)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(rr.KVs) != 100 {
+				b.Fatalf("range at %d: %d keys, want 100", rev, len(rr.KVs))
 			}
 		}
 	})

@@ -70,6 +70,7 @@ type Node struct {
 	appliedC   chan uint64
 	committedC chan []raftpb.Entry
 	readStateC chan ReadState
+	leaderC    chan struct{}
 
 	// mu guards the status the loop publishes for other goroutines.
 	mu     sync.Mutex
@@ -137,6 +138,7 @@ func Start(cfg Config) (*Node, error) {
 		appliedC:   make(chan uint64, 64),
 		committedC: make(chan []raftpb.Entry, 256),
 		readStateC: make(chan ReadState, 64),
+		leaderC:    make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -151,6 +153,10 @@ func Start(cfg Config) (*Node, error) {
 
 // Committed delivers committed entries, in log order, for the apply loop.
 func (n *Node) Committed() <-chan []raftpb.Entry { return n.committedC }
+
+// LeaderChanged receives a value after the leader or this node's role
+// changed (coalesced: read Status for the news).
+func (n *Node) LeaderChanged() <-chan struct{} { return n.leaderC }
 
 // ReadStates delivers answers to ReadIndex requests.
 func (n *Node) ReadStates() <-chan ReadState { return n.readStateC }
@@ -337,6 +343,10 @@ func (n *Node) publish(rd raft.Ready) {
 	n.mu.Unlock()
 	if rd.SoftState != nil {
 		n.lg.Info("raft state", "leader", fmt.Sprintf("%x", rd.SoftState.Lead), "role", rd.SoftState.RaftState.String())
+		select {
+		case n.leaderC <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -32,6 +32,7 @@ func (c *Config) minLeaseTTL() int64 {
 // LeaseGrant replicates a grant; ID 0 asks the member to choose one (a
 // positive int64, as etcd).
 func (m *Member) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	m.syncLessorRole()
 	if err := m.checkQuota(); err != nil {
 		return nil, err
 	}
@@ -58,6 +59,7 @@ func (m *Member) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb
 // is not written through Raft, except once after a checkpoint, to clear the
 // recorded remaining TTL.
 func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
+	m.syncLessorRole()
 	for {
 		ttl, needsReset, err := m.lessor.Renew(id)
 		if err != nil || !needsReset {
@@ -73,6 +75,7 @@ func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 // LeaseTimeToLive reports a lease's remaining TTL (whole seconds), granted
 // TTL and, if asked, its keys in key order.
 func (m *Member) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	m.syncLessorRole()
 	l, ok := m.lessor.Lookup(r.ID)
 	if !ok {
 		return nil, lease.ErrLeaseNotFound
@@ -91,6 +94,7 @@ func (m *Member) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveReque
 
 // LeaseLeases lists the leases.
 func (m *Member) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
+	m.syncLessorRole()
 	ls := m.lessor.Leases()
 	resp := &pb.LeaseLeasesResponse{Header: &pb.ResponseHeader{}, Leases: make([]*pb.LeaseStatus, len(ls))}
 	for i, l := range ls {
@@ -114,15 +118,9 @@ func (m *Member) leaderLoop() {
 		case <-m.stopping:
 			return
 		case <-tick.C:
+		case <-m.node.LeaderChanged():
 		}
-		leader := m.node.Status().Lead == m.cluster.LocalID
-		switch {
-		case leader && !m.lessor.IsPrimary():
-			m.lessor.Promote(time.Duration(m.cfg.ElectionTicks) * m.cfg.TickInterval)
-		case !leader && m.lessor.IsPrimary():
-			m.lessor.Demote()
-		}
-		if !leader {
+		if !m.syncLessorRole() {
 			continue
 		}
 		now := time.Now()
@@ -148,6 +146,28 @@ func (m *Member) leaderLoop() {
 			m.checkpointLeases()
 		}
 	}
+}
+
+// SyncLeaderDuties brings the leader's duties (the primary lessor) in line
+// with the current leadership at once; embed calls it before announcing
+// that the member is ready.
+func (m *Member) SyncLeaderDuties() { m.syncLessorRole() }
+
+// syncLessorRole makes the lessor primary while this member leads and not
+// otherwise, and reports whether it leads. The leader loop calls it every
+// tick; requests that need a primary call it too, so they do not wait for
+// the tick after an election.
+func (m *Member) syncLessorRole() bool {
+	m.lessorRoleMu.Lock()
+	defer m.lessorRoleMu.Unlock()
+	leader := m.node.Status().Lead == m.cluster.LocalID
+	switch {
+	case leader && !m.lessor.IsPrimary():
+		m.lessor.Promote(time.Duration(m.cfg.ElectionTicks) * m.cfg.TickInterval)
+	case !leader && m.lessor.IsPrimary():
+		m.lessor.Demote()
+	}
+	return leader
 }
 
 // goRevoke proposes the revoke of an expired lease without holding up the loop.

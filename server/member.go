@@ -42,6 +42,8 @@ type Member struct {
 	reads   readBatcher
 	hub     *watch.Hub
 	lessor  *lease.Lessor
+	// lessorRoleMu serializes promoting and demoting the lessor.
+	lessorRoleMu sync.Mutex
 
 	stopping chan struct{}
 	wg       sync.WaitGroup

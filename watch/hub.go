@@ -257,9 +257,10 @@ func (h *Hub) catchUpRound() (progressed bool, left int) {
 	for _, w := range ws {
 		if w.minRev < compactRev {
 			// Its next events are gone: tell the client, as etcd does.
+			// Like etcd, the watcher stays on its stream (its ID stays
+			// taken and a cancel still answers) but gets nothing more.
 			if w.stream.trySend(w, Response{WatchID: w.id, CompactRevision: compactRev}) {
 				h.remove(w)
-				w.stream.forget(w)
 				progressed = true
 			}
 			continue
@@ -295,11 +296,19 @@ func (h *Hub) catchUpRound() (progressed bool, left int) {
 				wevs = append(wevs, evs[i])
 			}
 		}
-		if len(wevs) > 0 && !w.stream.trySend(w, Response{WatchID: w.id, Events: wevs, Revision: last}) {
-			continue // still full; retried later
+		next := last + 1
+		for len(wevs) > 0 {
+			chunk := revisionChunk(wevs, maxRevsPerResponse)
+			if !w.stream.trySend(w, Response{WatchID: w.id, Events: wevs[:chunk], Revision: last}) {
+				next = wevs[0].Kv.ModRevision // still full; go on from here later
+				break
+			}
+			wevs = wevs[chunk:]
 		}
-		w.minRev = last + 1
-		progressed = true
+		if next > w.minRev {
+			progressed = true
+		}
+		w.minRev = next
 	}
 	h.mu.Lock()
 	for _, w := range live {
@@ -311,6 +320,25 @@ func (h *Hub) catchUpRound() (progressed bool, left int) {
 	left = len(h.unsynced)
 	h.mu.Unlock()
 	return progressed, left
+}
+
+// maxRevsPerResponse bounds the revisions in one catch-up response, as
+// etcd's watchBatchMaxRevs.
+const maxRevsPerResponse = 1000
+
+// revisionChunk is how many of evs (in revision order) make up their
+// first max revisions.
+func revisionChunk(evs []mvccpb.Event, max int) int {
+	revs := 0
+	for i := range evs {
+		if i == 0 || evs[i].Kv.ModRevision != evs[i-1].Kv.ModRevision {
+			revs++
+			if revs > max {
+				return i
+			}
+		}
+	}
+	return len(evs)
 }
 
 func (h *Hub) unsyncedCount() int {

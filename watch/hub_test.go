@@ -202,6 +202,29 @@ func TestSlowWatcherLosesNothing(t *testing.T) {
 	equal(t, collect(t, st, id, 1), []string{fmt.Sprintf("PUT k999=last@%d", n+2)})
 }
 
+// A catch-up response holds at most 1000 revisions, as etcd's.
+func TestCatchUpSplitsAt1000Revisions(t *testing.T) {
+	e := newEnv(t, watch.Config{})
+	for i := 0; i < 1200; i++ {
+		e.txn(fmt.Sprintf("put m%04d v", i))
+	}
+	st := e.hub.NewStream()
+	defer st.Close()
+	id := mustWatch(t, st, watch.Request{Key: []byte("m"), End: []byte("n"), StartRev: 1})
+	var sizes []int
+	for total := 0; total < 1200; {
+		r := next(t, st)
+		if r.WatchID != id || r.Revision != 1201 {
+			t.Fatalf("got watch %d at revision %d, want %d at 1201", r.WatchID, r.Revision, id)
+		}
+		sizes = append(sizes, len(r.Events))
+		total += len(r.Events)
+	}
+	if fmt.Sprint(sizes) != "[1000 200]" {
+		t.Fatalf("response sizes %v, want [1000 200]", sizes)
+	}
+}
+
 func TestFutureStartRevisionWaits(t *testing.T) {
 	e := newEnv(t, watch.Config{})
 	st := e.hub.NewStream()
@@ -221,14 +244,26 @@ func TestCompactedStartRevisionCancels(t *testing.T) {
 	e.compact(4)
 	st := e.hub.NewStream()
 	defer st.Close()
-	id := mustWatch(t, st, watch.Request{Key: []byte("k"), StartRev: 2})
+	id := mustWatch(t, st, watch.Request{ID: 5, Key: []byte("k"), StartRev: 2})
 	r := next(t, st)
 	if r.WatchID != id || r.CompactRevision != 4 || len(r.Events) != 0 {
 		t.Fatalf("got %+v, want a compaction response with CompactRevision 4", r)
 	}
-	// At the compacted revision itself the history is still there.
+	// As in etcd, the compacted watcher keeps its ID until canceled.
+	if _, err := st.Watch(watch.Request{ID: id, Key: []byte("x")}); !errors.Is(err, watch.ErrDuplicateID) {
+		t.Fatalf("reusing a compacted watcher's ID: %v, want ErrDuplicateID", err)
+	}
+	next(t, st) // the refusal
+	if err := st.Cancel(id); err != nil {
+		t.Fatalf("cancel of a compacted watcher: %v", err)
+	}
+	if r := next(t, st); !r.Canceled || r.WatchID != id {
+		t.Fatalf("got %+v, want canceled for %d", r, id)
+	}
+	// At the compacted revision itself the history is still there, but
+	// not the version before it: no prev_kv for that event.
 	id2 := mustWatch(t, st, watch.Request{Key: []byte("k"), StartRev: 4})
-	equal(t, collect(t, st, id2, 2), []string{"PUT k=2@4 prev=1@3", "PUT k=3@5 prev=2@4"})
+	equal(t, collect(t, st, id2, 2), []string{"PUT k=2@4", "PUT k=3@5 prev=2@4"})
 }
 
 func TestFiltersAndCancel(t *testing.T) {

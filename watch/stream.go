@@ -208,13 +208,3 @@ func (s *Stream) trySend(w *watcher, r Response) bool {
 		return false
 	}
 }
-
-// forget drops a watcher the hub removed on its own (compaction).
-func (s *Stream) forget(w *watcher) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.watchers[w.id] == w {
-		delete(s.watchers, w.id)
-		delete(s.opts, w.id)
-	}
-}

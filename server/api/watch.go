@@ -51,9 +51,6 @@ func (s *watchServer) Watch(gs pb.Watch_WatchServer) error {
 	var err error
 	select {
 	case err = <-errc:
-		if errors.Is(err, io.EOF) {
-			err = nil
-		}
 	case <-gs.Context().Done():
 		err = gs.Context().Err()
 	case <-ws.sendEnd:
@@ -78,9 +75,14 @@ type watchStream struct {
 	sendEnd chan struct{} // closed when the send loop ends
 }
 
+// recvLoop reads requests until the client closes its side (nil: the
+// stream goes on sending) or the stream fails.
 func (ws *watchStream) recvLoop() error {
 	for {
 		req, err := ws.gs.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -205,7 +207,9 @@ func (ws *watchStream) forward(r watch.Response) error {
 	if !r.Fragment {
 		return ws.gs.Send(out)
 	}
-	return sendFragments(out, ws.srv.maxRequestBytes, ws.gs.Send)
+	// etcd fragments at its gRPC message limit: --max-request-bytes plus
+	// the transport overhead.
+	return sendFragments(out, ws.srv.maxRequestBytes+grpcOverheadBytes, ws.gs.Send)
 }
 
 // sendFragments splits a response whose size reaches limit into several

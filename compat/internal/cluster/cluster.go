@@ -30,11 +30,32 @@ const startTimeout = 20 * time.Second
 // verbose reports whether servers should log to stderr.
 func verbose() bool { return os.Getenv("CAIRN_COMPAT_LOG") != "" }
 
+// Options tune the members the launchers start, the same way on both
+// servers. The zero value gives each server's defaults.
+type Options struct {
+	// MaxRequestBytes is --max-request-bytes, in bytes (0: 1.5 MiB). etcd
+	// fragments a watch response at MaxRequestBytes plus 512 KiB of gRPC
+	// overhead.
+	MaxRequestBytes uint
+	// WatchProgressNotifyInterval is --watch-progress-notify-interval
+	// (0: 10 minutes; at least 100 ms). etcd keeps it in a process-wide
+	// variable that each watch stream reads when it opens: once a test sets
+	// it, etcd members started later in this test binary keep that value,
+	// so every test that relies on progress notifications must set it.
+	WatchProgressNotifyInterval time.Duration
+}
+
 // StartCairn starts a single Cairn member and returns its client endpoints
 // ("127.0.0.1:port") and a cleanup that stops it and waits for it to stop.
 func StartCairn(t testing.TB) (endpoints []string, cleanup func()) {
 	t.Helper()
-	srv, err := startCairn(t.TempDir())
+	return StartCairnWith(t, Options{})
+}
+
+// StartCairnWith is StartCairn with options.
+func StartCairnWith(t testing.TB, opts Options) (endpoints []string, cleanup func()) {
+	t.Helper()
+	srv, err := startCairn(t.TempDir(), opts)
 	if err != nil {
 		t.Fatalf("start cairn: %v", err)
 	}
@@ -51,7 +72,13 @@ func StartCairn(t testing.TB) (endpoints []string, cleanup func()) {
 // endpoints ("127.0.0.1:port") and a cleanup that stops it.
 func StartEtcd(t testing.TB) (endpoints []string, cleanup func()) {
 	t.Helper()
-	e, client, err := startEtcdRetry(t.TempDir(), t.TempDir())
+	return StartEtcdWith(t, Options{})
+}
+
+// StartEtcdWith is StartEtcd with options.
+func StartEtcdWith(t testing.TB, opts Options) (endpoints []string, cleanup func()) {
+	t.Helper()
+	e, client, err := startEtcdRetry(t.TempDir(), t.TempDir(), opts)
 	if err != nil {
 		t.Fatalf("start etcd: %v", err)
 	}
@@ -65,6 +92,12 @@ func StartEtcd(t testing.TB) (endpoints []string, cleanup func()) {
 // endpoints. Both stop when the test ends.
 func StartBoth(t testing.TB) (cairnEndpoints, etcdEndpoints []string) {
 	t.Helper()
+	return StartBothWith(t, Options{})
+}
+
+// StartBothWith is StartBoth with the same options on both members.
+func StartBothWith(t testing.TB, opts Options) (cairnEndpoints, etcdEndpoints []string) {
+	t.Helper()
 	cairnDir, etcdDir, etcdLogDir := t.TempDir(), t.TempDir(), t.TempDir()
 	var (
 		wg       sync.WaitGroup
@@ -74,9 +107,9 @@ func StartBoth(t testing.TB) (cairnEndpoints, etcdEndpoints []string) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		srv, cairnErr = startCairn(cairnDir)
+		srv, cairnErr = startCairn(cairnDir, opts)
 	}()
-	e, client, etcdErr := startEtcdRetry(etcdDir, etcdLogDir)
+	e, client, etcdErr := startEtcdRetry(etcdDir, etcdLogDir, opts)
 	wg.Wait()
 	if srv != nil {
 		t.Cleanup(func() {
@@ -97,7 +130,7 @@ func StartBoth(t testing.TB) (cairnEndpoints, etcdEndpoints []string) {
 	return srv.ClientEndpoints(), []string{client}
 }
 
-func startCairn(dir string) (*cairnembed.Server, error) {
+func startCairn(dir string, opts Options) (*cairnembed.Server, error) {
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if verbose() {
 		lg = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -112,19 +145,22 @@ func startCairn(dir string) (*cairnembed.Server, error) {
 		HeartbeatMs: 10,
 		ElectionMs:  100,
 		Logger:      lg,
+
+		MaxRequestBytes:             opts.MaxRequestBytes,
+		WatchProgressNotifyInterval: opts.WatchProgressNotifyInterval,
 	})
 }
 
 // startEtcdRetry starts etcd with its data in dir and its log in logDir.
 // Free ports are found by listening on port 0 and closing; another process
 // may take one before etcd binds it, so it retries a few times.
-func startEtcdRetry(dir, logDir string) (e *etcdembed.Etcd, client string, err error) {
+func startEtcdRetry(dir, logDir string, opts Options) (e *etcdembed.Etcd, client string, err error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		sub := filepath.Join(dir, fmt.Sprint(attempt))
 		if err := os.Mkdir(sub, 0o700); err != nil {
 			return nil, "", err
 		}
-		e, client, err = startEtcd(sub, filepath.Join(logDir, fmt.Sprintf("etcd-%d.log", attempt)))
+		e, client, err = startEtcd(sub, filepath.Join(logDir, fmt.Sprintf("etcd-%d.log", attempt)), opts)
 		if err == nil || !isAddrInUse(err) {
 			break
 		}
@@ -132,7 +168,7 @@ func startEtcdRetry(dir, logDir string) (e *etcdembed.Etcd, client string, err e
 	return e, client, err
 }
 
-func startEtcd(dir, logFile string) (*etcdembed.Etcd, string, error) {
+func startEtcd(dir, logFile string, opts Options) (*etcdembed.Etcd, string, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, "", err
@@ -166,6 +202,13 @@ func startEtcd(dir, logFile string) (*etcdembed.Etcd, string, error) {
 	// Short ticks, as for Cairn; a single member fast-forwards its election anyway.
 	cfg.TickMs = 10
 	cfg.ElectionMs = 100
+	if opts.MaxRequestBytes != 0 {
+		cfg.MaxRequestBytes = opts.MaxRequestBytes
+	}
+	// etcd 3.6 reads WatchProgressNotifyInterval; the deprecated
+	// experimental field is set too, for releases that still read it.
+	cfg.WatchProgressNotifyInterval = opts.WatchProgressNotifyInterval
+	cfg.ExperimentalWatchProgressNotifyInterval = opts.WatchProgressNotifyInterval
 
 	e, err := etcdembed.StartEtcd(cfg)
 	if err != nil {

@@ -11,6 +11,11 @@
 //	etcdEps, _ := cluster.StartEtcd(t)
 //	cairnEps, etcdEps := cluster.StartBoth(t) // the two at once
 //
+// The ...With variants take Options, applied alike to both servers: the
+// largest request (which also sets where etcd fragments watch responses)
+// and the watch progress notification interval. etcd keeps the latter in
+// a process-wide variable; see Options.
+//
 // etcd is the oracle, but it has bugs of its own. Its fatal and panic logs
 // do not end the test process: EtcdCrash tells a test that etcd hit one and
 // what it logged, so the test can say so instead of timing out.
