@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,7 +126,11 @@ func checkDataDir(dir string) (fresh bool, err error) {
 				return false, fmt.Errorf("%w: %s is not empty and has no %s", ErrForeignDataDir, dir, markerFile)
 			}
 		}
-		// Only our db dir, no marker: a first start that crashed midway.
+		// Only a db dir and no marker: a first start that crashed midway,
+		// if the db dir holds nothing but Pebble's own files.
+		if err := checkPebbleOnly(filepath.Join(dir, dbDir)); err != nil {
+			return false, fmt.Errorf("%w: %s has no %s and %v", ErrForeignDataDir, dir, markerFile, err)
+		}
 		return true, nil
 	}
 	if err != nil {
@@ -139,6 +144,27 @@ func checkDataDir(dir string) (fresh bool, err error) {
 		return false, fmt.Errorf("storage: data dir format %d is not supported (want %d)", m.Format, formatVersion)
 	}
 	return false, nil
+}
+
+// checkPebbleOnly fails unless every file in dir is one Pebble writes.
+func checkPebbleOnly(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // an empty data dir
+	}
+	if err != nil {
+		return fmt.Errorf("its %s/ cannot be read: %v", dbDir, err)
+	}
+	for _, e := range entries {
+		n := e.Name()
+		ok := !e.IsDir() && (n == "LOCK" || n == "CURRENT" ||
+			strings.HasPrefix(n, "MANIFEST-") || strings.HasPrefix(n, "OPTIONS-") || strings.HasPrefix(n, "marker.") ||
+			strings.HasSuffix(n, ".log") || strings.HasSuffix(n, ".sst") || strings.HasSuffix(n, ".blob") || strings.HasSuffix(n, ".dbtmp"))
+		if !ok {
+			return fmt.Errorf("its %s/ holds %q, which is not Pebble's", dbDir, n)
+		}
+	}
+	return nil
 }
 
 func writeMarker(dir string) error {
@@ -177,8 +203,15 @@ func syncDir(dir string) error {
 // Dir is the data directory.
 func (e *Engine) Dir() string { return e.dir }
 
-// Close closes the database.
-func (e *Engine) Close() error { return e.DB.Close() }
+// Close flushes the memtables (so the next start replays no write-ahead
+// log) and closes the database.
+func (e *Engine) Close() error {
+	flushErr := e.DB.Flush()
+	if err := e.DB.Close(); err != nil {
+		return err
+	}
+	return flushErr
+}
 
 // Size is the engine's size on disk in bytes, at most a second old.
 func (e *Engine) Size() int64 {

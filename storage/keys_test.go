@@ -2,6 +2,9 @@ package storage
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -55,4 +58,50 @@ func FuzzEscape(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestOpenRefusesForeignDirs(t *testing.T) {
+	cases := map[string]func(dir string){
+		"etcd member dir":     func(d string) { mkfile(t, d+"/member/snap/db") },
+		"some file":           func(d string) { mkfile(t, d+"/notes.txt") },
+		"foreign file in db/": func(d string) { mkfile(t, d+"/db/notes.txt") },
+		"corrupt marker":      func(d string) { mkfile(t, d+"/cairn.dir") },
+	}
+	for name, setup := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			setup(dir)
+			if eng, err := Open(dir, Options{}); !errors.Is(err, ErrForeignDataDir) {
+				if eng != nil {
+					eng.Close()
+				}
+				t.Fatalf("Open: %v, want ErrForeignDataDir", err)
+			}
+		})
+	}
+	// A first start that crashed before writing the marker is resumed.
+	dir := t.TempDir()
+	eng, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Close()
+	if err := os.Remove(filepath.Join(dir, "cairn.dir")); err != nil {
+		t.Fatal(err)
+	}
+	eng, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("reopening a half-created dir: %v", err)
+	}
+	eng.Close()
+}
+
+func mkfile(t *testing.T, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("theirs"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -43,7 +43,9 @@ func TestKillRestartKeepsAcknowledgedWrites(t *testing.T) {
 	m := newMember(t)
 	h := &history{rev: 1, state: map[string]kvState{}}
 	p := m.start(t)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed) // picks keys and where the kill lands
+	rng := rand.New(rand.NewPCG(seed, 0))
 	for round := 1; round <= killRounds; round++ {
 		ops := writeUntilKilled(t, m, p, round, rng)
 		p = m.start(t)
@@ -87,9 +89,8 @@ func writeUntilKilled(t *testing.T, m *member, p *proc, round int, rng *rand.Ran
 		clis[i] = newClient(t, m)
 	}
 	var acked atomic.Int64
-	enough := make(chan struct{})
-	var enoughOnce sync.Once
-	stop := make(chan struct{}) // safety net if the kill does not stop a writer
+	enough := make(chan struct{}) // closed at the killAfterAcks-th ack
+	stop := make(chan struct{})   // safety net, should puts go on succeeding after the kill
 	perWriter := make([][]op, writers)
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -99,7 +100,7 @@ func writeUntilKilled(t *testing.T, m *member, p *proc, round int, rng *rand.Ran
 			defer wg.Done()
 			perWriter[w] = write(clis[w%len(clis)], round, w, seed, stop, func() {
 				if acked.Add(1) == killAfterAcks {
-					enoughOnce.Do(func() { close(enough) })
+					close(enough)
 				}
 			})
 		}()

@@ -40,8 +40,8 @@ type member struct {
 	extra     []string // more flags
 }
 
-// newMember picks free ports and a data directory under t.TempDir (which
-// the directory does not exist in yet, as on a first start).
+// newMember picks free ports and a data directory under t.TempDir; the
+// data directory itself does not exist yet, as on a first start.
 func newMember(t *testing.T, extra ...string) *member {
 	t.Helper()
 	return &member{
