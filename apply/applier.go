@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cockroachdb/pebble/v2"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3/raftpb"
 
@@ -27,13 +28,19 @@ type Result struct {
 type Applier struct {
 	kv      *mvcc.Store
 	lessor  Lessor
+	members Members
 	applied uint64 // the applied index; owned by the apply loop
 }
 
-// New returns an Applier over kv and lessor whose state is at applied index
-// applied.
-func New(kv *mvcc.Store, lessor Lessor, applied uint64) *Applier {
-	return &Applier{kv: kv, lessor: lessor, applied: applied}
+// Members is the membership state machine as apply uses it.
+type Members interface {
+	SetAttributes(b *pebble.Batch, id uint64, name string, clientURLs []string) error
+}
+
+// New returns an Applier over kv, lessor and members whose state is at
+// applied index applied.
+func New(kv *mvcc.Store, lessor Lessor, members Members, applied uint64) *Applier {
+	return &Applier{kv: kv, lessor: lessor, members: members, applied: applied}
 }
 
 // Applied is the state of the store after a group of entries.
@@ -116,6 +123,17 @@ func (a *Applier) applyRequest(ctx context.Context, wb *mvcc.Batch, req *pb.Inte
 		return a.leaseRevoke(ctx, wb, req.LeaseRevoke)
 	case req.LeaseCheckpoint != nil:
 		return a.leaseCheckpoint(wb, req.LeaseCheckpoint)
+	case req.ClusterMemberAttrSet != nil:
+		r := req.ClusterMemberAttrSet
+		var name string
+		var urls []string
+		if r.MemberAttributes != nil {
+			name, urls = r.MemberAttributes.Name, r.MemberAttributes.ClientUrls
+		}
+		if err := a.members.SetAttributes(wb.Pebble(), r.Member_ID, name, urls); err != nil {
+			return Result{Err: err}
+		}
+		return Result{Resp: &pb.MemberListResponse{}}
 	}
 	return Result{Err: fmt.Errorf("apply: unsupported request")}
 }

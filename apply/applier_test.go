@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/cairn-kv/cairn/lease"
+	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
 	"github.com/cairn-kv/cairn/storage"
 )
@@ -29,7 +30,7 @@ func newApplier(t *testing.T) (*Applier, *mvcc.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { kv.Close(); eng.Close() })
-	return New(kv, le, 0), kv
+	return New(kv, le, &membership.Cluster{}, 0), kv
 }
 
 func entries(t *testing.T, first uint64, reqs ...*pb.InternalRaftRequest) []raftpb.Entry {

@@ -17,6 +17,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
 
+	"github.com/cairn-kv/cairn/pkg/codec"
 	"github.com/cairn-kv/cairn/server"
 	"github.com/cairn-kv/cairn/server/api"
 	"github.com/cairn-kv/cairn/version"
@@ -32,7 +33,8 @@ type Server struct {
 	peer   *http.Server
 
 	clientMuxes []*connMux
-	peerLns     []net.Listener
+	peerMuxes   []*connMux
+	peerGRPC    *grpc.Server
 
 	ready chan struct{}
 	errc  chan error
@@ -76,7 +78,7 @@ func (s *Server) start() error {
 		if err != nil {
 			return fmt.Errorf("listen on peer URL %s: %w", u.String(), err)
 		}
-		s.peerLns = append(s.peerLns, l)
+		s.peerMuxes = append(s.peerMuxes, newConnMux(l))
 	}
 	initial, err := ParseInitialCluster(s.cfg.InitialCluster)
 	if err != nil {
@@ -93,6 +95,7 @@ func (s *Server) start() error {
 		ClientURLs:          s.advertiseClientURLs(),
 		InitialCluster:      cluster,
 		InitialClusterToken: s.cfg.InitialClusterToken,
+		InitialClusterState: s.cfg.InitialClusterState,
 		SnapshotCount:       s.cfg.SnapshotCount,
 		MaxRequestBytes:     s.cfg.MaxRequestBytes,
 		QuotaBackendBytes:   s.cfg.QuotaBackendBytes,
@@ -112,8 +115,11 @@ func (s *Server) start() error {
 		s.serve(func() error { return s.grpc.Serve(m.grpc) })
 		s.serve(func() error { return s.http.Serve(m.http) })
 	}
-	for _, l := range s.peerLns {
-		s.serve(func() error { return s.peer.Serve(l) })
+	s.peerGRPC = grpc.NewServer(grpc.ForceServerCodec(codec.Codec{}), grpc.MaxRecvMsgSize(1<<30))
+	s.member.RegisterPeerService(s.peerGRPC)
+	for _, m := range s.peerMuxes {
+		s.serve(func() error { return s.peerGRPC.Serve(m.grpc) })
+		s.serve(func() error { return s.peer.Serve(m.http) })
 	}
 	s.wg.Add(1)
 	go func() {
@@ -135,15 +141,27 @@ func (s *Server) start() error {
 	return nil
 }
 
-// waitLeader waits until the member can serve a linearizable read.
+// waitLeader waits until the member can serve a linearizable read: a few
+// election timeouts for a single member, longer for a cluster whose other
+// members may start later (as etcd, which waits for a quorum before it
+// serves).
 func (s *Server) waitLeader() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Duration(s.cfg.ElectionMs)*time.Millisecond)
+	wait := 10 * time.Duration(s.cfg.ElectionMs) * time.Millisecond
+	if initial, _ := ParseInitialCluster(s.cfg.InitialCluster); len(initial) > 1 {
+		wait = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	_, err := s.member.Range(ctx, &pb.RangeRequest{Key: []byte("\x00"), Limit: 1, KeysOnly: true})
 	if err != nil {
 		return fmt.Errorf("member did not become ready: %w", err)
 	}
-	return nil
+	select {
+	case <-s.member.Published():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("member did not publish its attributes: %w", ctx.Err())
+	}
 }
 
 func (s *Server) serve(fn func() error) {
@@ -215,11 +233,14 @@ func (s *Server) closeAll() error {
 			s.grpc.Stop() // streams that would not end
 		}
 	}
+	if s.peerGRPC != nil {
+		s.peerGRPC.Stop()
+	}
 	for _, m := range s.clientMuxes {
 		m.Close()
 	}
-	for _, l := range s.peerLns {
-		l.Close()
+	for _, m := range s.peerMuxes {
+		m.Close()
 	}
 	if s.http != nil {
 		s.http.Close()

@@ -30,14 +30,14 @@ func TestMemberIDIgnoresURLOrder(t *testing.T) {
 }
 
 func TestBootstrap(t *testing.T) {
-	c, err := Bootstrap(map[string][]string{"n1": {"http://localhost:2380"}}, "etcd-cluster", "n1", []string{"http://localhost:2379"})
+	c, err := Bootstrap(map[string][]string{"n1": {"http://localhost:2380"}}, "etcd-cluster", "n1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprintf("%x/%x", c.ID, c.LocalID) != "cdf818194e3a8c32/8e9e05c52164694d" {
 		t.Fatalf("Bootstrap IDs = %x/%x", c.ID, c.LocalID)
 	}
-	if _, err := Bootstrap(map[string][]string{"n1": {"http://localhost:2380"}}, "t", "n2", nil); err == nil {
+	if _, err := Bootstrap(map[string][]string{"n1": {"http://localhost:2380"}}, "t", "n2"); err == nil {
 		t.Fatal("Bootstrap with a name missing from --initial-cluster: no error")
 	}
 }

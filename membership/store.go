@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -17,15 +18,21 @@ var (
 	metaMemberID  = storage.MetaKey("member-id")
 )
 
-// Cluster is the bootstrapped membership as stored on disk.
+// Cluster is the membership as stored on disk. ID and LocalID never
+// change; the member list changes only in apply (SetAttributes).
 type Cluster struct {
 	ID      uint64
 	LocalID uint64
+
+	// mu guards Members: apply writes it, the API reads it.
+	mu      sync.Mutex
 	Members []Member // sorted by ID
 }
 
 // Member returns the member with id, or false.
 func (c *Cluster) Member(id uint64) (Member, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, m := range c.Members {
 		if m.ID == id {
 			return m, true
@@ -34,20 +41,51 @@ func (c *Cluster) Member(id uint64) (Member, bool) {
 	return Member{}, false
 }
 
+// List returns a copy of the members, sorted by ID.
+func (c *Cluster) List() []Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Member(nil), c.Members...)
+}
+
+// SetAttributes records a member's name and client URLs (what it
+// publishes through Raft once it serves, as etcd's members do) in b.
+func (c *Cluster) SetAttributes(b *pebble.Batch, id uint64, name string, clientURLs []string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.Members {
+		if c.Members[i].ID != id {
+			continue
+		}
+		c.Members[i].Name = name
+		c.Members[i].ClientURLs = append([]string(nil), clientURLs...)
+		v, err := json.Marshal(c.Members[i])
+		if err != nil {
+			return err
+		}
+		return b.Set(memberKey(id), v, nil)
+	}
+	return ErrMemberNotFound
+}
+
+// ErrMemberNotFound is returned for a member ID not in the cluster.
+var ErrMemberNotFound = errors.New("membership: member not found")
+
 // ErrNotBootstrapped is returned by Load for a store with no membership.
 var ErrNotBootstrapped = errors.New("membership: not bootstrapped")
 
 // Bootstrap derives the IDs of a new cluster from --initial-cluster
 // (name -> peer URLs) and the token, and returns it with localName's ID as
-// LocalID. Nothing is written: Save does that.
-func Bootstrap(initial map[string][]string, token, localName string, localClientURLs []string) (*Cluster, error) {
+// LocalID. Every member bootstraps the same state; client URLs come later,
+// when each member publishes its own through Raft. Nothing is written:
+// Save does that.
+func Bootstrap(initial map[string][]string, token, localName string) (*Cluster, error) {
 	c := &Cluster{}
 	ids := make([]uint64, 0, len(initial))
 	for name, urls := range initial {
 		m := Member{ID: MemberID(urls, token), Name: name, PeerURLs: append([]string(nil), urls...)}
 		if name == localName {
 			c.LocalID = m.ID
-			m.ClientURLs = localClientURLs
 		}
 		c.Members = append(c.Members, m)
 		ids = append(ids, m.ID)

@@ -38,7 +38,14 @@ type Config struct {
 	SnapshotCount uint64
 	// NoSync skips fsync (etcd --unsafe-no-fsync).
 	NoSync bool
-	Logger *slog.Logger
+	// Transport sends messages to peers; nil for a single member.
+	Transport Transport
+	Logger    *slog.Logger
+}
+
+// Transport is how the loop reaches peers. Send must not block.
+type Transport interface {
+	Send([]raftpb.Message)
 }
 
 // ReadState is a read index answered by Raft: once the applied index
@@ -71,6 +78,8 @@ type Node struct {
 	committedC chan []raftpb.Entry
 	readStateC chan ReadState
 	leaderC    chan struct{}
+	stepC      chan raftpb.Message
+	unreachC   chan uint64
 
 	// mu guards the status the loop publishes for other goroutines.
 	mu     sync.Mutex
@@ -139,6 +148,8 @@ func Start(cfg Config) (*Node, error) {
 		committedC: make(chan []raftpb.Entry, 256),
 		readStateC: make(chan ReadState, 64),
 		leaderC:    make(chan struct{}, 1),
+		stepC:      make(chan raftpb.Message, 4096),
+		unreachC:   make(chan uint64, 64),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -188,6 +199,23 @@ func (n *Node) Propose(ctx context.Context, data []byte) error {
 		return ctx.Err()
 	case <-n.done:
 		return ErrStopped
+	}
+}
+
+// Step hands a message from a peer to Raft. It never blocks: when the loop
+// is behind, the message is dropped and Raft retransmits.
+func (n *Node) Step(m raftpb.Message) {
+	select {
+	case n.stepC <- m:
+	default:
+	}
+}
+
+// ReportUnreachable tells Raft that a peer could not be reached.
+func (n *Node) ReportUnreachable(id uint64) {
+	select {
+	case n.unreachC <- id:
+	default:
 	}
 }
 
@@ -256,16 +284,30 @@ func (n *Node) run(applied uint64) {
 			}
 		case rctx := <-n.readIndexC:
 			n.rn.ReadIndex(rctx)
+		case m := <-n.stepC:
+			n.step(m)
+			for more := true; more; {
+				select {
+				case m := <-n.stepC:
+					n.step(m)
+				default:
+					more = false
+				}
+			}
+		case id := <-n.unreachC:
+			n.rn.ReportUnreachable(id)
 		case idx := <-n.appliedC:
 			if idx > applied {
 				applied = idx
 			}
 			if applied-lastCompact >= n.cfg.SnapshotCount && applied > catchUpEntries {
-				if err := n.ls.compact(applied-catchUpEntries, n.confState); err != nil {
-					n.fail(fmt.Errorf("raftnode: compact log: %w", err))
-					return
+				if idx := n.compactIndex(applied - catchUpEntries); idx > lastCompact {
+					if err := n.ls.compact(idx, n.confState); err != nil {
+						n.fail(fmt.Errorf("raftnode: compact log: %w", err))
+						return
+					}
+					lastCompact = idx
 				}
-				lastCompact = applied
 			}
 		}
 		for n.rn.HasReady() {
@@ -287,7 +329,9 @@ func (n *Node) handleReady() error {
 	if err := n.ls.save(&rd); err != nil {
 		return fmt.Errorf("raftnode: persist: %w", err)
 	}
-	// Messages would go to peers here; a single member has none.
+	if n.cfg.Transport != nil && len(rd.Messages) > 0 {
+		n.send(rd.Messages)
+	}
 	for _, rs := range rd.ReadStates {
 		select {
 		case n.readStateC <- ReadState{Index: rs.Index, Ctx: rs.RequestCtx}:
@@ -310,6 +354,47 @@ func (n *Node) handleReady() error {
 	n.publish(rd)
 	n.rn.Advance(rd)
 	return nil
+}
+
+func (n *Node) step(m raftpb.Message) {
+	if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+		n.lg.Debug("raft step failed", "type", m.Type.String(), "from", fmt.Sprintf("%x", m.From), "error", err)
+	}
+}
+
+// send hands messages to the transport. Snapshots are not transferred yet
+// (the log is never compacted past a follower's match index instead, see
+// compactIndex), so a snapshot message is reported as failed.
+func (n *Node) send(msgs []raftpb.Message) {
+	out := msgs[:0:0]
+	for _, m := range msgs {
+		if m.Type == raftpb.MsgSnap {
+			n.rn.ReportSnapshot(m.To, raft.SnapshotFailure)
+			continue
+		}
+		out = append(out, m)
+	}
+	n.cfg.Transport.Send(out)
+}
+
+// compactIndex lowers a log compaction index to below every follower's
+// match index: until snapshots can be streamed, a follower must always find
+// the entries it needs in the leader's log. On a follower (which does not
+// know its peers' progress) the index stands.
+func (n *Node) compactIndex(idx uint64) uint64 {
+	st := n.rn.Status()
+	if st.RaftState != raft.StateLeader {
+		return idx
+	}
+	for id, pr := range st.Progress {
+		if id != n.cfg.ID && pr.Match < idx {
+			if pr.Match == 0 {
+				return 0
+			}
+			idx = pr.Match
+		}
+	}
+	return idx
 }
 
 func (n *Node) propose(p proposal) {

@@ -18,6 +18,9 @@ type Config struct {
 	// InitialClusterToken seeds the IDs.
 	InitialCluster      map[string][]string
 	InitialClusterToken string
+	// InitialClusterState is "new" (bootstrap with InitialCluster) or
+	// "existing" (join a running cluster).
+	InitialClusterState string
 	// SnapshotCount is the number of applied entries between Raft log compactions.
 	SnapshotCount uint64
 	// MaxRequestBytes is the largest request accepted, in bytes.

@@ -9,6 +9,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/cairn-kv/cairn/lease"
+	"github.com/cairn-kv/cairn/transport"
 )
 
 const (
@@ -57,8 +58,38 @@ func (m *Member) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb
 
 // LeaseRenew restarts a lease's TTL and returns it, in seconds. A renewal
 // is not written through Raft, except once after a checkpoint, to clear the
-// recorded remaining TTL.
+// recorded remaining TTL. A follower forwards it to the leader.
 func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
+	if leader, local := m.leaseLeader(); !local {
+		ttl, err := m.transport.LeaseRenew(ctx, leader, id)
+		return ttl, m.forwardedErr(err)
+	}
+	return m.leaseRenewLocal(ctx, id)
+}
+
+// leaseLeader tells who answers lease requests: this member (local) when
+// it leads or no leader is known (the request then fails as etcd's would).
+func (m *Member) leaseLeader() (leader uint64, local bool) {
+	if m.syncLessorRole() {
+		return m.cluster.LocalID, true
+	}
+	lead := m.node.Status().Lead
+	return lead, lead == 0
+}
+
+func (m *Member) forwardedErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, transport.ErrLeaseNotFound):
+		return lease.ErrLeaseNotFound
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return ErrNoLeader
+}
+
+func (m *Member) leaseRenewLocal(ctx context.Context, id int64) (int64, error) {
 	m.syncLessorRole()
 	for {
 		ttl, needsReset, err := m.lessor.Renew(id)
@@ -75,6 +106,14 @@ func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 // LeaseTimeToLive reports a lease's remaining TTL (whole seconds), granted
 // TTL and, if asked, its keys in key order.
 func (m *Member) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	if leader, local := m.leaseLeader(); !local {
+		resp, err := m.transport.LeaseTimeToLive(ctx, leader, r)
+		return resp, m.forwardedErr(err)
+	}
+	return m.leaseTimeToLiveLocal(ctx, r)
+}
+
+func (m *Member) leaseTimeToLiveLocal(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
 	m.syncLessorRole()
 	l, ok := m.lessor.Lookup(r.ID)
 	if !ok {
@@ -94,6 +133,14 @@ func (m *Member) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveReque
 
 // LeaseLeases lists the leases.
 func (m *Member) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
+	if leader, local := m.leaseLeader(); !local {
+		resp, err := m.transport.LeaseLeases(ctx, leader)
+		return resp, m.forwardedErr(err)
+	}
+	return m.leaseLeasesLocal(ctx)
+}
+
+func (m *Member) leaseLeasesLocal(ctx context.Context) (*pb.LeaseLeasesResponse, error) {
 	m.syncLessorRole()
 	ls := m.lessor.Leases()
 	resp := &pb.LeaseLeasesResponse{Header: &pb.ResponseHeader{}, Leases: make([]*pb.LeaseStatus, len(ls))}

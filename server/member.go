@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
 
 	"github.com/cairn-kv/cairn/apply"
 	"github.com/cairn-kv/cairn/lease"
@@ -19,6 +23,7 @@ import (
 	"github.com/cairn-kv/cairn/pkg/wait"
 	"github.com/cairn-kv/cairn/raftnode"
 	"github.com/cairn-kv/cairn/storage"
+	"github.com/cairn-kv/cairn/transport"
 	"github.com/cairn-kv/cairn/watch"
 )
 
@@ -42,13 +47,16 @@ type Member struct {
 	reads   readBatcher
 	hub     *watch.Hub
 	lessor  *lease.Lessor
+	// transport reaches the other members; set before the node starts.
+	transport *transport.Transport
 	// lessorRoleMu serializes promoting and demoting the lessor.
 	lessorRoleMu sync.Mutex
 
-	stopping chan struct{}
-	wg       sync.WaitGroup
-	failed   chan error
-	closeOne sync.Once
+	stopping  chan struct{}
+	published chan struct{}
+	wg        sync.WaitGroup
+	failed    chan error
+	closeOne  sync.Once
 }
 
 // New opens the data directory, bootstraps or restores the member, and
@@ -66,7 +74,7 @@ func New(cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Member{cfg: cfg, lg: lg, eng: eng, stopping: make(chan struct{}), failed: make(chan error, 1)}
+	m := &Member{cfg: cfg, lg: lg, eng: eng, stopping: make(chan struct{}), failed: make(chan error, 1), published: make(chan struct{})}
 	if err := m.start(); err != nil {
 		if m.hub != nil {
 			m.hub.Close()
@@ -82,8 +90,11 @@ func New(cfg Config) (*Member, error) {
 
 func (m *Member) start() error {
 	cluster, err := membership.Load(m.eng.DB)
+	if errors.Is(err, membership.ErrNotBootstrapped) && m.cfg.InitialClusterState == "existing" {
+		return errors.New("server: --initial-cluster-state existing: joining a running cluster is not supported yet; start every member of a new cluster with --initial-cluster-state new")
+	}
 	if errors.Is(err, membership.ErrNotBootstrapped) {
-		cluster, err = membership.Bootstrap(m.cfg.InitialCluster, m.cfg.InitialClusterToken, m.cfg.Name, m.cfg.ClientURLs)
+		cluster, err = membership.Bootstrap(m.cfg.InitialCluster, m.cfg.InitialClusterToken, m.cfg.Name)
 		if err != nil {
 			return err
 		}
@@ -118,7 +129,7 @@ func (m *Member) start() error {
 	if err != nil {
 		return err
 	}
-	m.applier = apply.New(m.kv, m.lessor, appliedIndex)
+	m.applier = apply.New(m.kv, m.lessor, cluster, appliedIndex)
 	m.hub = watch.NewHub(m.kv, m.kv.Rev(), watch.Config{
 		IsCompacted: func(err error) bool { return errors.Is(err, mvcc.ErrCompacted) },
 		Logger:      m.lg,
@@ -130,6 +141,14 @@ func (m *Member) start() error {
 			voters = append(voters, mem.ID)
 		}
 	}
+	m.transport = transport.New(cluster.LocalID, transport.Handlers{
+		Step:            func(msg raftpb.Message) { m.node.Step(msg) },
+		Unreachable:     func(id uint64) { m.node.ReportUnreachable(id) },
+		LeaseRenew:      m.leaseRenewLocal,
+		LeaseTimeToLive: m.leaseTimeToLiveLocal,
+		LeaseLeases:     m.leaseLeasesLocal,
+		IsLeaseNotFound: func(err error) bool { return errors.Is(err, lease.ErrLeaseNotFound) },
+	}, m.lg)
 	m.node, err = raftnode.Start(raftnode.Config{
 		ID:            cluster.LocalID,
 		Voters:        voters,
@@ -139,16 +158,24 @@ func (m *Member) start() error {
 		ElectionTicks: m.cfg.ElectionTicks,
 		SnapshotCount: m.cfg.SnapshotCount,
 		NoSync:        m.cfg.NoSync,
+		Transport:     m.transport,
 		Logger:        m.lg,
 	})
 	if err != nil {
 		return err
 	}
+	// Peers only after the node: their streams report to it.
+	for _, mem := range cluster.Members {
+		if err := m.transport.SetPeer(mem.ID, mem.PeerURLs); err != nil {
+			return err
+		}
+	}
 	m.reads.init()
-	m.wg.Add(3)
+	m.wg.Add(4)
 	go m.applyLoop()
 	go m.readLoop()
 	go m.leaderLoop()
+	go m.publishLoop()
 	return nil
 }
 
@@ -163,6 +190,7 @@ func (m *Member) Close() error {
 		close(m.stopping)
 		m.node.Stop()
 		m.wg.Wait()
+		m.transport.Close()
 		m.hub.Close()
 		m.kv.Close()
 		err = m.eng.Close()
@@ -205,6 +233,10 @@ func (m *Member) applyLoop() {
 	}
 }
 
+// RegisterPeerService adds the peer service (Raft messages, forwarded
+// lease requests) to the gRPC server on the peer listeners.
+func (m *Member) RegisterPeerService(s *grpc.Server) { m.transport.Register(s) }
+
 // NewWatchStream opens a stream of watchers.
 func (m *Member) NewWatchStream() *watch.Stream { return m.hub.NewStream() }
 
@@ -212,8 +244,43 @@ func (m *Member) NewWatchStream() *watch.Stream { return m.hub.NewStream() }
 func (m *Member) ID() uint64        { return m.cluster.LocalID }
 func (m *Member) ClusterID() uint64 { return m.cluster.ID }
 
+// Published is closed once this member's name and client URLs are part of
+// the cluster's state (etcd's members serve clients from then on).
+func (m *Member) Published() <-chan struct{} { return m.published }
+
 // Members lists the cluster's members.
-func (m *Member) Members() []membership.Member { return m.cluster.Members }
+func (m *Member) Members() []membership.Member { return m.cluster.List() }
+
+// publishLoop records this member's name and client URLs in the cluster
+// through Raft, as etcd's members publish theirs, retrying until it is
+// done; other members then list them.
+func (m *Member) publishLoop() {
+	defer m.wg.Done()
+	for {
+		if self, ok := m.cluster.Member(m.cluster.LocalID); ok && self.Name == m.cfg.Name && slices.Equal(self.ClientURLs, m.cfg.ClientURLs) {
+			close(m.published)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.reqTimeout())
+		_, err := m.propose(ctx, &pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
+			Member_ID:        m.cluster.LocalID,
+			MemberAttributes: &membershippb.Attributes{Name: m.cfg.Name, ClientUrls: m.cfg.ClientURLs},
+		}})
+		cancel()
+		if err == nil {
+			continue
+		}
+		retry := 500 * time.Millisecond
+		if m.node.Status().Lead == 0 {
+			retry = 20 * time.Millisecond // dropped for want of a leader: soon there is one
+		}
+		select {
+		case <-m.stopping:
+			return
+		case <-time.After(retry):
+		}
+	}
+}
 
 // Term is the current Raft term.
 func (m *Member) Term() uint64 { return m.node.Status().Term }

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/cairn-kv/cairn/pkg/codec"
 )
 
 // grpcOverheadBytes is added to --max-request-bytes for gRPC's own message
@@ -48,7 +50,7 @@ func NewServer(m Member, opts Options) *grpc.Server {
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(recoverUnary(lg)),
 		grpc.ChainStreamInterceptor(recoverStream(lg)),
-		grpc.ForceServerCodec(codec{}),
+		grpc.ForceServerCodec(codec.Codec{}),
 		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),

@@ -1,4 +1,7 @@
-package api
+// Package codec is the gRPC codec Cairn's servers and peers use: etcd's
+// generated types marshal themselves (no reflection); anything else goes
+// through protobuf.
+package codec
 
 import (
 	"fmt"
@@ -14,11 +17,10 @@ type gogoMessage interface {
 	Unmarshal([]byte) error
 }
 
-// codec is the gRPC codec: etcd's types use their own Marshal/Unmarshal;
-// anything else (gRPC health) goes through protobuf.
-type codec struct{}
+// Codec implements grpc's encoding.Codec under the name "proto".
+type Codec struct{}
 
-func (codec) Marshal(v any) ([]byte, error) {
+func (Codec) Marshal(v any) ([]byte, error) {
 	switch m := v.(type) {
 	case gogoMessage:
 		return m.Marshal()
@@ -27,10 +29,10 @@ func (codec) Marshal(v any) ([]byte, error) {
 	case protoadapt.MessageV1:
 		return proto.Marshal(protoadapt.MessageV2Of(m))
 	}
-	return nil, fmt.Errorf("api: cannot marshal %T", v)
+	return nil, fmt.Errorf("codec: cannot marshal %T", v)
 }
 
-func (codec) Unmarshal(data []byte, v any) error {
+func (Codec) Unmarshal(data []byte, v any) error {
 	switch m := v.(type) {
 	case gogoMessage:
 		return m.Unmarshal(data)
@@ -39,7 +41,7 @@ func (codec) Unmarshal(data []byte, v any) error {
 	case protoadapt.MessageV1:
 		return proto.Unmarshal(data, protoadapt.MessageV2Of(m))
 	}
-	return fmt.Errorf("api: cannot unmarshal into %T", v)
+	return fmt.Errorf("codec: cannot unmarshal into %T", v)
 }
 
-func (codec) Name() string { return "proto" }
+func (Codec) Name() string { return "proto" }

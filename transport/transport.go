@@ -1,0 +1,350 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/cairn-kv/cairn/pkg/codec"
+)
+
+// ErrLeaseNotFound is returned by forwarded lease calls for a lease the
+// leader does not have.
+var ErrLeaseNotFound = errors.New("transport: lease not found")
+
+// Handlers are the member's answers to what peers send.
+type Handlers struct {
+	// Step hands a Raft message to the local node; it must not block.
+	Step func(raftpb.Message)
+	// Unreachable and SnapshotFailed report delivery failures to Raft.
+	Unreachable func(id uint64)
+	// LeaseRenew, LeaseTimeToLive and LeaseLeases answer a follower's
+	// forwarded lease requests; lease.ErrLeaseNotFound-like errors must be
+	// reported with IsLeaseNotFound true.
+	LeaseRenew      func(ctx context.Context, id int64) (int64, error)
+	LeaseTimeToLive func(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error)
+	LeaseLeases     func(ctx context.Context) (*pb.LeaseLeasesResponse, error)
+	IsLeaseNotFound func(error) bool
+}
+
+// Transport is this member's end of the peer network.
+type Transport struct {
+	id uint64
+	h  Handlers
+	lg *slog.Logger
+
+	mu    sync.Mutex
+	peers map[uint64]*peer
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New returns a transport for member id.
+func New(id uint64, h Handlers, lg *slog.Logger) *Transport {
+	if lg == nil {
+		lg = slog.Default()
+	}
+	return &Transport{id: id, h: h, lg: lg, peers: map[uint64]*peer{}, stop: make(chan struct{})}
+}
+
+// SetPeer adds peer id at urls, or updates its URLs.
+func (t *Transport) SetPeer(id uint64, urls []string) error {
+	if id == t.id {
+		return nil
+	}
+	var target string
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err == nil && u.Host != "" {
+			target = u.Host
+			break
+		}
+	}
+	if target == "" {
+		return fmt.Errorf("transport: peer %x has no usable URL in %v", id, urls)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.peers[id]; ok {
+		if p.target == target {
+			return nil
+		}
+		p.close()
+		delete(t.peers, id)
+	}
+	p, err := newPeer(t, id, target)
+	if err != nil {
+		return err
+	}
+	t.peers[id] = p
+	return nil
+}
+
+// RemovePeer forgets peer id.
+func (t *Transport) RemovePeer(id uint64) {
+	t.mu.Lock()
+	p, ok := t.peers[id]
+	delete(t.peers, id)
+	t.mu.Unlock()
+	if ok {
+		p.close()
+	}
+}
+
+// Send queues messages for their peers. It never blocks.
+func (t *Transport) Send(msgs []raftpb.Message) {
+	for i := range msgs {
+		m := msgs[i]
+		t.mu.Lock()
+		p, ok := t.peers[m.To]
+		t.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if !p.enqueue(m) && t.h.Unreachable != nil {
+			t.h.Unreachable(m.To)
+		}
+	}
+}
+
+// Close stops every peer stream and waits for them.
+func (t *Transport) Close() {
+	t.mu.Lock()
+	ps := t.peers
+	t.peers = map[uint64]*peer{}
+	t.mu.Unlock()
+	for _, p := range ps {
+		p.close()
+	}
+}
+
+// peer is the outbound side towards one member.
+type peer struct {
+	t      *Transport
+	id     uint64
+	target string
+	conn   *grpc.ClientConn
+	queue  chan raftpb.Message
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+const queueLen = 4096
+
+func newPeer(t *Transport, id uint64, target string) (*peer, error) {
+	conn, err := grpc.NewClient(target,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec.Codec{}), grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)))
+	if err != nil {
+		return nil, fmt.Errorf("transport: peer %x at %s: %w", id, target, err)
+	}
+	p := &peer{t: t, id: id, target: target, conn: conn, queue: make(chan raftpb.Message, queueLen), stop: make(chan struct{}), done: make(chan struct{})}
+	go p.run()
+	return p, nil
+}
+
+func (p *peer) enqueue(m raftpb.Message) bool {
+	select {
+	case p.queue <- m:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *peer) close() {
+	close(p.stop)
+	<-p.done
+	p.conn.Close()
+}
+
+// run keeps a stream open to the peer and writes queued messages to it.
+func (p *peer) run() {
+	defer close(p.done)
+	backoff := 50 * time.Millisecond
+	for {
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		err := p.stream()
+		if err == nil {
+			return
+		}
+		if p.t.h.Unreachable != nil {
+			p.t.h.Unreachable(p.id)
+		}
+		select {
+		case <-p.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// stream sends until the stream breaks (error) or the peer is closed (nil).
+func (p *peer) stream() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := p.conn.NewStream(ctx, &serviceDesc.Streams[0], "/"+serviceName+"/Send")
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-p.stop:
+			return nil
+		case m := <-p.queue:
+			if err := s.SendMsg(&m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Register adds the peer service to a gRPC server on the peer listener.
+func (t *Transport) Register(s *grpc.Server) {
+	s.RegisterService(&serviceDesc, t)
+}
+
+const serviceName = "cairn.peer.v1.Peer"
+
+// peerService is the interface the hand-written service description
+// dispatches to (gRPC checks the implementation against it).
+type peerService interface {
+	recv(grpc.ServerStream) error
+}
+
+var serviceDesc = grpc.ServiceDesc{
+	ServiceName: serviceName,
+	HandlerType: (*peerService)(nil),
+	Streams: []grpc.StreamDesc{{
+		StreamName:    "Send",
+		ClientStreams: true,
+		Handler: func(srv any, s grpc.ServerStream) error {
+			return srv.(peerService).recv(s)
+		},
+	}},
+	Methods: []grpc.MethodDesc{
+		{MethodName: "LeaseRenew", Handler: leaseRenewHandler},
+		{MethodName: "LeaseTimeToLive", Handler: leaseTTLHandler},
+		{MethodName: "LeaseLeases", Handler: leaseLeasesHandler},
+	},
+}
+
+// recv steps every message a peer streams to us.
+func (t *Transport) recv(s grpc.ServerStream) error {
+	for {
+		var m raftpb.Message
+		if err := s.RecvMsg(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		t.h.Step(m)
+	}
+}
+
+func (t *Transport) leaseErr(err error) error {
+	if t.h.IsLeaseNotFound != nil && t.h.IsLeaseNotFound(err) {
+		return status.Error(codes.NotFound, err.Error())
+	}
+	return status.Error(codes.Unavailable, err.Error())
+}
+
+func leaseRenewHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+	t := srv.(*Transport)
+	var req pb.LeaseKeepAliveRequest
+	if err := dec(&req); err != nil {
+		return nil, err
+	}
+	ttl, err := t.h.LeaseRenew(ctx, req.ID)
+	if err != nil {
+		return nil, t.leaseErr(err)
+	}
+	return &pb.LeaseKeepAliveResponse{ID: req.ID, TTL: ttl}, nil
+}
+
+func leaseTTLHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+	t := srv.(*Transport)
+	var req pb.LeaseTimeToLiveRequest
+	if err := dec(&req); err != nil {
+		return nil, err
+	}
+	resp, err := t.h.LeaseTimeToLive(ctx, &req)
+	if err != nil {
+		return nil, t.leaseErr(err)
+	}
+	return resp, nil
+}
+
+func leaseLeasesHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+	t := srv.(*Transport)
+	var req pb.LeaseLeasesRequest
+	if err := dec(&req); err != nil {
+		return nil, err
+	}
+	resp, err := t.h.LeaseLeases(ctx)
+	if err != nil {
+		return nil, t.leaseErr(err)
+	}
+	return resp, nil
+}
+
+// forward makes a unary call to peer to.
+func (t *Transport) forward(ctx context.Context, to uint64, method string, req, resp any) error {
+	t.mu.Lock()
+	p, ok := t.peers[to]
+	t.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("transport: unknown peer %x", to)
+	}
+	err := p.conn.Invoke(ctx, "/"+serviceName+"/"+method, req, resp)
+	if status.Code(err) == codes.NotFound {
+		return ErrLeaseNotFound
+	}
+	return err
+}
+
+// LeaseRenew asks the leader to renew a lease.
+func (t *Transport) LeaseRenew(ctx context.Context, leader uint64, id int64) (int64, error) {
+	var resp pb.LeaseKeepAliveResponse
+	if err := t.forward(ctx, leader, "LeaseRenew", &pb.LeaseKeepAliveRequest{ID: id}, &resp); err != nil {
+		return 0, err
+	}
+	return resp.TTL, nil
+}
+
+// LeaseTimeToLive asks the leader for a lease's time to live.
+func (t *Transport) LeaseTimeToLive(ctx context.Context, leader uint64, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	var resp pb.LeaseTimeToLiveResponse
+	if err := t.forward(ctx, leader, "LeaseTimeToLive", r, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// LeaseLeases asks the leader for its leases.
+func (t *Transport) LeaseLeases(ctx context.Context, leader uint64) (*pb.LeaseLeasesResponse, error) {
+	var resp pb.LeaseLeasesResponse
+	if err := t.forward(ctx, leader, "LeaseLeases", &pb.LeaseLeasesRequest{}, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
