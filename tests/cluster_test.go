@@ -189,10 +189,22 @@ func TestClusterLeaderKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	waitFor("the restarted member to catch up", func() bool {
+	// Puts that timed out at the client may still commit after the writers
+	// stopped, so compare with what the survivors hold now, not before.
+	var last string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		ctx, cancel := opCtx()
-		defer cancel()
-		r, err := rc.Get(ctx, "w", clientv3.WithPrefix(), clientv3.WithSerializable(), clientv3.WithCountOnly())
-		return err == nil && r.Header.Revision >= lastRev && r.Count == resp.Count
-	})
+		want, err1 := sc.Get(ctx, "w", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		r, err2 := rc.Get(ctx, "w", clientv3.WithPrefix(), clientv3.WithSerializable(), clientv3.WithCountOnly())
+		cancel()
+		if err1 == nil && err2 == nil && want.Header.Revision >= lastRev && r.Header.Revision == want.Header.Revision && r.Count == want.Count {
+			break
+		}
+		last = fmt.Sprintf("survivors %v / %v; restarted %v / %v", want, err1, r, err2)
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted member did not catch up: %s; stderr:\n%s", last, p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
