@@ -10,6 +10,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
 	"github.com/cairn-kv/cairn/storage"
 )
@@ -35,6 +36,7 @@ type Applier struct {
 // Members is the membership state machine as apply uses it.
 type Members interface {
 	SetAttributes(b *pebble.Batch, id uint64, name string, clientURLs []string) error
+	Apply(b *pebble.Batch, ch membership.Change) error
 }
 
 // New returns an Applier over kv, lessor and members whose state is at
@@ -66,10 +68,15 @@ func (a *Applier) Apply(entries []raftpb.Entry) (*Applied, error) {
 			continue
 		}
 		out.Index, out.Term = e.Index, e.Term
-		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
-			// Empty entries are appended by a new leader; conf changes
-			// arrive with clustering and are applied to Raft by raftnode.
+		if e.Type == raftpb.EntryConfChangeV2 {
+			// raftnode applies it to Raft; here it changes the member list.
+			if res, ok := a.applyConfChange(wb, e); ok {
+				out.Results = append(out.Results, res)
+			}
 			continue
+		}
+		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
+			continue // a new leader's empty entry
 		}
 		var req pb.InternalRaftRequest
 		if err := req.Unmarshal(e.Data); err != nil {
@@ -159,6 +166,24 @@ func (a *Applier) write(wb *mvcc.Batch, fn func(leasedWrite) (any, error)) Resul
 	}
 	tw.End()
 	return Result{Resp: resp}
+}
+
+// applyConfChange applies a membership change carried in a conf change's
+// context. Its Result's Resp is the membership.Change, so the member can
+// update its peers.
+func (a *Applier) applyConfChange(wb *mvcc.Batch, e *raftpb.Entry) (Result, bool) {
+	var cc raftpb.ConfChangeV2
+	if err := cc.Unmarshal(e.Data); err != nil || len(cc.Context) == 0 {
+		return Result{}, false
+	}
+	ch, err := membership.DecodeChange(cc.Context)
+	if err != nil {
+		return Result{}, false
+	}
+	if err := a.members.Apply(wb.Pebble(), ch); err != nil {
+		return Result{ID: ch.RequestID, Err: err}, true
+	}
+	return Result{ID: ch.RequestID, Resp: ch}, true
 }
 
 // AppliedIndex reads the applied index and its term from storage (0, 0 for

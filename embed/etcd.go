@@ -36,10 +36,11 @@ type Server struct {
 	peerMuxes   []*connMux
 	peerGRPC    *grpc.Server
 
-	ready chan struct{}
-	errc  chan error
-	wg    sync.WaitGroup
-	once  sync.Once
+	ready   chan struct{}
+	closing chan struct{} // closed when Close begins
+	errc    chan error
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 // Start validates cfg (after filling defaults), opens the data directory and
@@ -56,7 +57,7 @@ func Start(cfg Config) (*Server, error) {
 	for _, f := range cfg.IgnoredFlags {
 		lg.Warn("flag is accepted for etcd compatibility but not implemented; ignoring it", "flag", "--"+f)
 	}
-	s := &Server{cfg: cfg, lg: lg, ready: make(chan struct{}), errc: make(chan error, 1)}
+	s := &Server{cfg: cfg, lg: lg, ready: make(chan struct{}), closing: make(chan struct{}), errc: make(chan error, 1)}
 	if err := s.start(); err != nil {
 		s.closeAll()
 		return nil, err
@@ -127,7 +128,7 @@ func (s *Server) start() error {
 		select {
 		case err := <-s.member.Failed():
 			s.report(err)
-		case <-s.ready:
+		case <-s.closing:
 		}
 	}()
 	if err := s.waitLeader(); err != nil {
@@ -224,6 +225,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) closeAll() error {
+	close(s.closing)
 	if s.grpc != nil {
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()

@@ -6,17 +6,30 @@ package membership
 import (
 	"crypto/sha1"
 	"encoding/binary"
+	"fmt"
 	"sort"
 	"strings"
 )
 
 // MemberID is the ID etcd gives a member: the first 8 bytes (big-endian) of
-// SHA-1 over its sorted peer URLs, concatenated, followed by the cluster token.
+// SHA-1 over its sorted peer URLs, concatenated, followed by the cluster
+// token (and, for a member added to a running cluster, the time it was
+// added in Unix seconds: AddedMemberID).
 func MemberID(peerURLs []string, token string) uint64 {
+	return memberID(peerURLs, token, "")
+}
+
+// AddedMemberID is the ID of a member added at unixSeconds.
+func AddedMemberID(peerURLs []string, token string, unixSeconds int64) uint64 {
+	return memberID(peerURLs, token, fmt.Sprintf("%d", unixSeconds))
+}
+
+func memberID(peerURLs []string, token, suffix string) uint64 {
 	urls := append([]string(nil), peerURLs...)
 	sort.Strings(urls)
 	b := []byte(strings.Join(urls, ""))
 	b = append(b, token...)
+	b = append(b, suffix...)
 	sum := sha1.Sum(b)
 	return binary.BigEndian.Uint64(sum[:8])
 }

@@ -16,6 +16,9 @@ import (
 var (
 	metaClusterID = storage.MetaKey("cluster-id")
 	metaMemberID  = storage.MetaKey("member-id")
+	// metaBootstrap holds the member list the cluster started with: a
+	// joining member starts from it and replays the log.
+	metaBootstrap = storage.MetaKey("bootstrap-members")
 )
 
 // Cluster is the membership as stored on disk. ID and LocalID never
@@ -24,9 +27,10 @@ type Cluster struct {
 	ID      uint64
 	LocalID uint64
 
-	// mu guards Members: apply writes it, the API reads it.
+	// mu guards Members and removed: apply writes them, the API reads them.
 	mu      sync.Mutex
 	Members []Member // sorted by ID
+	removed map[uint64]bool
 }
 
 // Member returns the member with id, or false.
@@ -98,8 +102,15 @@ func Bootstrap(initial map[string][]string, token, localName string) (*Cluster, 
 	return c, nil
 }
 
-// Save writes the cluster into b.
+// Save writes the cluster, as it bootstraps, into b.
 func (c *Cluster) Save(b *pebble.Batch) error {
+	boot, err := json.Marshal(c.Members)
+	if err != nil {
+		return err
+	}
+	if err := b.Set(metaBootstrap, boot, nil); err != nil {
+		return err
+	}
 	if err := b.Set(metaClusterID, binary.BigEndian.AppendUint64(nil, c.ID), nil); err != nil {
 		return err
 	}
@@ -150,9 +161,74 @@ func Load(r pebble.Reader) (*Cluster, error) {
 		}
 		c.Members = append(c.Members, m)
 	}
-	return c, it.Error()
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	prefix := storage.MetaKey("removed/")
+	rit, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: storage.MetaKey("removed0")})
+	if err != nil {
+		return nil, err
+	}
+	defer rit.Close()
+	for ok := rit.First(); ok; ok = rit.Next() {
+		var id uint64
+		if _, err := fmt.Sscanf(string(rit.Key()[len(prefix):]), "%x", &id); err == nil {
+			if c.removed == nil {
+				c.removed = map[uint64]bool{}
+			}
+			c.removed[id] = true
+		}
+	}
+	return c, rit.Error()
 }
 
 func memberKey(id uint64) []byte {
 	return storage.AppendUint64([]byte{storage.KeyspaceMembers}, id)
+}
+
+// JoinInfo is what a member tells one joining the cluster.
+type JoinInfo struct {
+	ClusterID uint64   `json:"cluster_id"`
+	Bootstrap []Member `json:"bootstrap"` // the members the cluster started with
+	Current   []Member `json:"current"`
+}
+
+// JoinInfo describes the cluster for a joining member.
+func (c *Cluster) JoinInfo(r pebble.Reader) ([]byte, error) {
+	boot, ok, err := storage.GetCopy(r, metaBootstrap)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errors.New("membership: no bootstrap record")
+	}
+	info := JoinInfo{ClusterID: c.ID, Current: c.List()}
+	if err := json.Unmarshal(boot, &info.Bootstrap); err != nil {
+		return nil, err
+	}
+	return json.Marshal(info)
+}
+
+// Join builds the state a member joining the cluster starts from: the
+// cluster as it bootstrapped, with this member (found by its peer URLs in
+// the current members) as LocalID. The log replay brings it up to date.
+func Join(info []byte, localPeerURLs []string) (*Cluster, []Member, error) {
+	var ji JoinInfo
+	if err := json.Unmarshal(info, &ji); err != nil {
+		return nil, nil, fmt.Errorf("membership: bad join info: %w", err)
+	}
+	c := &Cluster{ID: ji.ClusterID, Members: ji.Bootstrap}
+	for _, m := range ji.Current {
+		for _, u := range m.PeerURLs {
+			for _, l := range localPeerURLs {
+				if u == l {
+					c.LocalID = m.ID
+				}
+			}
+		}
+	}
+	if c.LocalID == 0 {
+		return nil, nil, fmt.Errorf("membership: no member of the cluster has peer URLs %v; add this member first (etcdctl member add)", localPeerURLs)
+	}
+	return c, ji.Current, nil
 }

@@ -62,6 +62,7 @@ type Status struct {
 
 type proposal struct {
 	data []byte
+	cc   *raftpb.ConfChangeV2 // a conf change instead of data
 	done chan error
 }
 
@@ -79,6 +80,7 @@ type Node struct {
 	readStateC chan ReadState
 	leaderC    chan struct{}
 	stepC      chan raftpb.Message
+	inspectC   chan func(*raft.RawNode)
 	unreachC   chan uint64
 
 	// mu guards the status the loop publishes for other goroutines.
@@ -149,6 +151,7 @@ func Start(cfg Config) (*Node, error) {
 		readStateC: make(chan ReadState, 64),
 		leaderC:    make(chan struct{}, 1),
 		stepC:      make(chan raftpb.Message, 4096),
+		inspectC:   make(chan func(*raft.RawNode)),
 		unreachC:   make(chan uint64, 64),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
@@ -184,7 +187,53 @@ func (n *Node) Err() error {
 // Propose hands data to Raft and waits until the leader accepted it into
 // its log (not until it is committed). It fails if there is no leader.
 func (n *Node) Propose(ctx context.Context, data []byte) error {
-	p := proposal{data: data, done: make(chan error, 1)}
+	return n.submit(ctx, proposal{data: data, done: make(chan error, 1)})
+}
+
+// ProposeConfChange proposes a membership change, as Propose does data.
+func (n *Node) ProposeConfChange(ctx context.Context, cc raftpb.ConfChangeV2) error {
+	return n.submit(ctx, proposal{cc: &cc, done: make(chan error, 1)})
+}
+
+// Progress reports, on the leader, each member's match index and the
+// leader's last index (ok false on a follower).
+func (n *Node) Progress(ctx context.Context) (match map[uint64]uint64, last uint64, ok bool) {
+	type answer struct {
+		match map[uint64]uint64
+		last  uint64
+		ok    bool
+	}
+	ch := make(chan answer, 1)
+	f := func(rn *raft.RawNode) {
+		st := rn.Status()
+		if st.RaftState != raft.StateLeader {
+			ch <- answer{}
+			return
+		}
+		m := map[uint64]uint64{}
+		for id, pr := range st.Progress {
+			m[id] = pr.Match
+		}
+		ch <- answer{m, st.Progress[st.ID].Match, true}
+	}
+	select {
+	case n.inspectC <- f:
+	case <-ctx.Done():
+		return nil, 0, false
+	case <-n.done:
+		return nil, 0, false
+	}
+	select {
+	case a := <-ch:
+		return a.match, a.last, a.ok
+	case <-ctx.Done():
+		return nil, 0, false
+	case <-n.done:
+		return nil, 0, false
+	}
+}
+
+func (n *Node) submit(ctx context.Context, p proposal) error {
 	select {
 	case n.proposeC <- p:
 	case <-ctx.Done():
@@ -296,6 +345,8 @@ func (n *Node) run(applied uint64) {
 			}
 		case id := <-n.unreachC:
 			n.rn.ReportUnreachable(id)
+		case f := <-n.inspectC:
+			f(n.rn)
 		case idx := <-n.appliedC:
 			if idx > applied {
 				applied = idx
@@ -398,6 +449,10 @@ func (n *Node) compactIndex(idx uint64) uint64 {
 }
 
 func (n *Node) propose(p proposal) {
+	if p.cc != nil {
+		p.done <- n.rn.ProposeConfChange(*p.cc)
+		return
+	}
 	p.done <- n.rn.Propose(p.data)
 }
 

@@ -51,6 +51,8 @@ type Member struct {
 	transport *transport.Transport
 	// lessorRoleMu serializes promoting and demoting the lessor.
 	lessorRoleMu sync.Mutex
+	// confMu makes membership changes one at a time.
+	confMu sync.Mutex
 
 	stopping  chan struct{}
 	published chan struct{}
@@ -90,10 +92,13 @@ func New(cfg Config) (*Member, error) {
 
 func (m *Member) start() error {
 	cluster, err := membership.Load(m.eng.DB)
+	var current []membership.Member
 	if errors.Is(err, membership.ErrNotBootstrapped) && m.cfg.InitialClusterState == "existing" {
-		return errors.New("server: --initial-cluster-state existing: joining a running cluster is not supported yet; start every member of a new cluster with --initial-cluster-state new")
-	}
-	if errors.Is(err, membership.ErrNotBootstrapped) {
+		cluster, current, err = m.join()
+		if err != nil {
+			return err
+		}
+	} else if errors.Is(err, membership.ErrNotBootstrapped) {
 		cluster, err = membership.Bootstrap(m.cfg.InitialCluster, m.cfg.InitialClusterToken, m.cfg.Name)
 		if err != nil {
 			return err
@@ -147,6 +152,9 @@ func (m *Member) start() error {
 		LeaseRenew:      m.leaseRenewLocal,
 		LeaseTimeToLive: m.leaseTimeToLiveLocal,
 		LeaseLeases:     m.leaseLeasesLocal,
+		Bootstrap:       func() ([]byte, error) { return m.cluster.JoinInfo(m.eng.DB) },
+		IsRemoved:       func(id uint64) bool { return m.cluster.IsRemoved(id) },
+		Removed:         func() { m.fail(ErrMemberRemoved) },
 		IsLeaseNotFound: func(err error) bool { return errors.Is(err, lease.ErrLeaseNotFound) },
 	}, m.lg)
 	m.node, err = raftnode.Start(raftnode.Config{
@@ -165,7 +173,7 @@ func (m *Member) start() error {
 		return err
 	}
 	// Peers only after the node: their streams report to it.
-	for _, mem := range cluster.Members {
+	for _, mem := range append(cluster.List(), current...) {
 		if err := m.transport.SetPeer(mem.ID, mem.PeerURLs); err != nil {
 			return err
 		}
@@ -225,6 +233,7 @@ func (m *Member) applyLoop() {
 		m.applied.Set(res.Index)
 		m.node.Applied(res.Index)
 		for _, r := range res.Results {
+			m.afterConfChange(r)
 			m.waits.Trigger(r.ID, r)
 		}
 	}
@@ -334,6 +343,41 @@ func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (any,
 	case <-m.stopping:
 		return nil, ErrStopped
 	}
+}
+
+// join fetches the cluster's description from a member named in
+// --initial-cluster and saves the state a joining member starts from.
+func (m *Member) join() (*membership.Cluster, []membership.Member, error) {
+	var lastErr error
+	for name, urls := range m.cfg.InitialCluster {
+		if name == m.cfg.Name {
+			continue
+		}
+		for _, u := range urls {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			info, err := transport.FetchBootstrap(ctx, u)
+			cancel()
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			cluster, current, err := membership.Join(info, m.cfg.PeerURLs)
+			if err != nil {
+				return nil, nil, err
+			}
+			b := m.eng.DB.NewBatch()
+			defer b.Close()
+			if err := cluster.Save(b); err != nil {
+				return nil, nil, err
+			}
+			if err := b.Commit(pebble.Sync); err != nil {
+				return nil, nil, err
+			}
+			m.lg.Info("joining existing cluster", "cluster-id", fmt.Sprintf("%x", cluster.ID), "member-id", fmt.Sprintf("%x", cluster.LocalID))
+			return cluster, current, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("server: --initial-cluster-state existing: no member of --initial-cluster answered: %v", lastErr)
 }
 
 // ctxErr tells a client's own cancellation apart from the member's timeout.

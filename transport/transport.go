@@ -37,6 +37,13 @@ type Handlers struct {
 	LeaseTimeToLive func(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error)
 	LeaseLeases     func(ctx context.Context) (*pb.LeaseLeasesResponse, error)
 	IsLeaseNotFound func(error) bool
+	// Bootstrap describes the cluster to a member joining it (see
+	// FetchBootstrap); the bytes are the member's own encoding.
+	Bootstrap func() ([]byte, error)
+	// IsRemoved tells whether a member was removed from the cluster: its
+	// messages are refused. Removed is called when a peer refuses ours.
+	IsRemoved func(id uint64) bool
+	Removed   func()
 }
 
 // Transport is this member's end of the peer network.
@@ -201,6 +208,14 @@ func (p *peer) run() {
 func (p *peer) stream() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// A send blocked on a peer that does not read must end on close.
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	s, err := p.conn.NewStream(ctx, &serviceDesc.Streams[0], "/"+serviceName+"/Send")
 	if err != nil {
 		return err
@@ -211,6 +226,10 @@ func (p *peer) stream() error {
 			return nil
 		case m := <-p.queue:
 			if err := s.SendMsg(&m); err != nil {
+				// The peer's reason, if it closed the stream on purpose.
+				if rerr := s.RecvMsg(&blob{}); status.Code(rerr) == codes.PermissionDenied && p.t.h.Removed != nil {
+					p.t.h.Removed()
+				}
 				return err
 			}
 		}
@@ -244,6 +263,7 @@ var serviceDesc = grpc.ServiceDesc{
 		{MethodName: "LeaseRenew", Handler: leaseRenewHandler},
 		{MethodName: "LeaseTimeToLive", Handler: leaseTTLHandler},
 		{MethodName: "LeaseLeases", Handler: leaseLeasesHandler},
+		{MethodName: "Bootstrap", Handler: bootstrapHandler},
 	},
 }
 
@@ -256,6 +276,9 @@ func (t *Transport) recv(s grpc.ServerStream) error {
 				return nil
 			}
 			return err
+		}
+		if t.h.IsRemoved != nil && t.h.IsRemoved(m.From) {
+			return status.Error(codes.PermissionDenied, "the member has been permanently removed from the cluster")
 		}
 		t.h.Step(m)
 	}
@@ -347,4 +370,49 @@ func (t *Transport) LeaseLeases(ctx context.Context, leader uint64) (*pb.LeaseLe
 		return nil, err
 	}
 	return &resp, nil
+}
+
+// blob is a message that is just bytes (the Bootstrap answer).
+type blob struct{ b []byte }
+
+func (m *blob) Marshal() ([]byte, error) { return m.b, nil }
+func (m *blob) Unmarshal(b []byte) error {
+	m.b = append([]byte(nil), b...)
+	return nil
+}
+
+func bootstrapHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+	t := srv.(*Transport)
+	var req blob
+	if err := dec(&req); err != nil {
+		return nil, err
+	}
+	if t.h.Bootstrap == nil {
+		return nil, status.Error(codes.Unimplemented, "no bootstrap information")
+	}
+	b, err := t.h.Bootstrap()
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &blob{b: b}, nil
+}
+
+// FetchBootstrap asks the member at peerURL to describe the cluster, for a
+// member joining it (etcd --initial-cluster-state existing).
+func FetchBootstrap(ctx context.Context, peerURL string) ([]byte, error) {
+	u, err := url.Parse(peerURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("transport: bad peer URL %q", peerURL)
+	}
+	conn, err := grpc.NewClient(u.Host, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec.Codec{})))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	var resp blob
+	if err := conn.Invoke(ctx, "/"+serviceName+"/Bootstrap", &blob{}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.b, nil
 }

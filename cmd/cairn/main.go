@@ -58,9 +58,28 @@ func serve(cfg embed.Config, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	srv, err := embed.Start(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "cairn: %v\n", err)
+	// Start blocks until the member serves (for a cluster member, until a
+	// quorum runs); a signal meanwhile ends the process at once: nothing
+	// was acknowledged yet, and the data dir is crash-safe.
+	type started struct {
+		srv *embed.Server
+		err error
+	}
+	startc := make(chan started, 1)
+	go func() {
+		srv, err := embed.Start(cfg)
+		startc <- started{srv, err}
+	}()
+	var srv *embed.Server
+	select {
+	case st := <-startc:
+		if st.err != nil {
+			fmt.Fprintf(stderr, "cairn: %v\n", st.err)
+			return 1
+		}
+		srv = st.srv
+	case <-ctx.Done():
+		fmt.Fprintln(stderr, "cairn: interrupted while starting")
 		return 1
 	}
 	status := 0

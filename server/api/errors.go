@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairn-kv/cairn/apply"
 	"github.com/cairn-kv/cairn/lease"
+	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
 	"github.com/cairn-kv/cairn/server"
 )
@@ -35,6 +36,14 @@ var errorTable = []struct {
 	{server.ErrStopped, rpctypes.ErrGRPCStopped},
 	{server.ErrTimeout, rpctypes.ErrGRPCTimeout},
 	{server.ErrTimeoutReadIndex, rpctypes.ErrGRPCTimeoutWaitAppliedIndex},
+	{server.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
+	{server.ErrNotEnoughStartedMembers, rpctypes.ErrMemberNotEnoughStarted},
+	{server.ErrMemberBadURLs, rpctypes.ErrGRPCMemberBadURLs},
+	{membership.ErrIDExists, rpctypes.ErrGRPCMemberExist},
+	{membership.ErrPeerURLExists, rpctypes.ErrGRPCPeerURLExist},
+	{membership.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},
+	{membership.ErrMemberNotLearner, rpctypes.ErrGRPCMemberNotLearner},
+	{membership.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners},
 }
 
 // toGRPCError converts an error from the member into the error etcd would

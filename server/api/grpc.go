@@ -48,8 +48,8 @@ func NewServer(m Member, opts Options) *grpc.Server {
 		lg = slog.Default()
 	}
 	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(recoverUnary(lg)),
-		grpc.ChainStreamInterceptor(recoverStream(lg)),
+		grpc.ChainUnaryInterceptor(recoverUnary(lg), learnerUnary(m.IsLearner)),
+		grpc.ChainStreamInterceptor(recoverStream(lg), learnerStream(m.IsLearner)),
 		grpc.ForceServerCodec(codec.Codec{}),
 		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),

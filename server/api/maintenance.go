@@ -13,6 +13,11 @@ type Maintenance interface {
 	Headers
 	Status() *pb.StatusResponse
 	Members() []membership.Member
+	MemberAdd(ctx context.Context, peerURLs []string, isLearner bool) (membership.Member, []membership.Member, error)
+	MemberRemove(ctx context.Context, id uint64) ([]membership.Member, error)
+	MemberUpdate(ctx context.Context, id uint64, peerURLs []string) ([]membership.Member, error)
+	MemberPromote(ctx context.Context, id uint64) ([]membership.Member, error)
+	IsLearner() bool
 }
 
 type maintenanceServer struct {
@@ -41,14 +46,53 @@ type clusterServer struct {
 	m Maintenance
 }
 
-func (s *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
-	members := s.m.Members()
-	// etcd's Cluster service headers carry no revision.
+// header is the Cluster service's header: etcd's carries no revision.
+func (s *clusterServer) header() *pb.ResponseHeader {
 	hdr := s.m.Header(0)
 	hdr.Revision = 0
-	resp := &pb.MemberListResponse{Header: hdr, Members: make([]*pb.Member, len(members))}
+	return hdr
+}
+
+func toPBMembers(members []membership.Member) []*pb.Member {
+	out := make([]*pb.Member, len(members))
 	for i, m := range members {
-		resp.Members[i] = &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner}
+		out[i] = &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner}
 	}
-	return resp, nil
+	return out
+}
+
+func (s *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
+	return &pb.MemberListResponse{Header: s.header(), Members: toPBMembers(s.m.Members())}, nil
+}
+
+func (s *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
+	nm, members, err := s.m.MemberAdd(ctx, r.PeerURLs, r.IsLearner)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MemberAddResponse{Header: s.header(), Member: &pb.Member{ID: nm.ID, PeerURLs: nm.PeerURLs, IsLearner: nm.IsLearner}, Members: toPBMembers(members)}, nil
+}
+
+func (s *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
+	members, err := s.m.MemberRemove(ctx, r.ID)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MemberRemoveResponse{Header: s.header(), Members: toPBMembers(members)}, nil
+}
+
+func (s *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
+	members, err := s.m.MemberUpdate(ctx, r.ID, r.PeerURLs)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MemberUpdateResponse{Header: s.header(), Members: toPBMembers(members)}, nil
+}
+
+func (s *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
+	members, err := s.m.MemberPromote(ctx, r.ID)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MemberPromoteResponse{Header: s.header(), Members: toPBMembers(members)}, nil
 }
