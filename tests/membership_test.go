@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Grow a one-member cluster the way etcd's docs say: add a learner, start
+// it with --initial-cluster-state existing, let it catch up, promote it;
+// then remove it, and it stops by itself.
+func TestMembershipLearnerJoinPromoteRemove(t *testing.T) {
+	ms, _ := newCluster(t, 2)
+	n1, n2 := ms[0], ms[1]
+	p1 := n1.start(t, n1.name+"="+n1.peerURL)
+	waitReady(t, p1)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n1.endpoint()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, k := range []string{"a", "b", "c"} {
+		if _, err := cli.Put(ctx, k, "v-"+k); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A voter that is not running would leave no quorum: refused, as etcd.
+	if _, err := cli.MemberAdd(ctx, []string{n2.peerURL}); !errors.Is(err, rpctypes.ErrMemberNotEnoughStarted) {
+		t.Fatalf("adding a voter to a one-member cluster: %v, want ErrMemberNotEnoughStarted", err)
+	}
+	add, err := cli.MemberAddAsLearner(ctx, []string{n2.peerURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !add.Member.IsLearner || len(add.Members) != 2 {
+		t.Fatalf("MemberAddAsLearner = %+v, want a learner among 2 members", add)
+	}
+	// (The same URLs again within a second would be the same ID: etcd
+	// says "member ID already exist" first; another URL set is not.)
+	if _, err := cli.MemberAddAsLearner(ctx, []string{n2.peerURL, "http://127.0.0.1:1"}); !errors.Is(err, rpctypes.ErrPeerURLExist) {
+		t.Fatalf("adding a used peer URL: %v, want ErrPeerURLExist", err)
+	}
+
+	initial := n1.name + "=" + n1.peerURL + "," + n2.name + "=" + n2.peerURL
+	p2 := startCairn(t,
+		"--name", n2.name, "--data-dir", n2.dataDir,
+		"--listen-client-urls", n2.clientURL, "--advertise-client-urls", n2.clientURL,
+		"--listen-peer-urls", n2.peerURL, "--initial-advertise-peer-urls", n2.peerURL,
+		"--initial-cluster", initial, "--initial-cluster-state", "existing")
+	waitReady(t, p2)
+
+	c2, err := clientv3.New(clientv3.Config{Endpoints: []string{n2.endpoint()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	// A learner serves serializable reads only; it has the data.
+	got, err := c2.Get(ctx, "c", clientv3.WithSerializable())
+	if err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Value) != "v-c" {
+		t.Fatalf("serializable read on the learner: %v, %v; want c=v-c", got, err)
+	}
+	if _, err := c2.Put(ctx, "x", "y"); err == nil || !strings.Contains(err.Error(), "not supported for learner") {
+		t.Fatalf("put on a learner: %v, want the learner error", err)
+	}
+	if _, err := cli.MemberPromote(ctx, add.Member.ID); err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	// The member learns of its promotion when it applies it.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		_, err := c2.Put(ctx, "x", "y")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("put on the promoted member: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	list, err := cli.MemberList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list.Members {
+		if m.IsLearner || m.Name == "" || len(m.ClientURLs) != 1 {
+			t.Fatalf("member list after promote: %+v, want two started voters", list.Members)
+		}
+	}
+
+	if _, err := cli.MemberRemove(ctx, add.Member.ID); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	select {
+	case <-p2.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("removed member still runs; stderr:\n%s", p2.stderr)
+	}
+	if !strings.Contains(p2.stderr.String(), "permanently removed") {
+		t.Fatalf("removed member exited without saying why; stderr:\n%s", p2.stderr)
+	}
+	if _, err := cli.Put(ctx, "after", "removal"); err != nil {
+		t.Fatalf("put after the removal: %v", err)
+	}
+}
