@@ -35,25 +35,10 @@ import (
 )
 
 var (
-	// binDir holds binaries built for this run; TestMain removes it.
-	binDir string
-
 	etcdctlOnce sync.Once
 	etcdctlPath string
 	etcdctlErr  error
 )
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cairn-compat-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 // etcdctl returns the path of the etcdctl binary, building it on first use
 // from this module's requirement (go.etcd.io/etcd/etcdctl/v3, a tool

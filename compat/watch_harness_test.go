@@ -171,6 +171,10 @@ type watchRecv struct {
 	created int       // responses with Created set
 	last    time.Time // when the last response arrived
 	err     error     // what ended the stream
+
+	// wake, if not nil, gets a value (without blocking) whenever a
+	// response arrives or the stream ends, for a waiter to select on.
+	wake chan struct{}
 }
 
 // open starts a pair of streams; they end with the test.
@@ -204,6 +208,7 @@ func (r *watchRecv) run() {
 		if err != nil {
 			r.err = err
 			r.mu.Unlock()
+			r.poke()
 			return
 		}
 		normalizeHeader(resp.Header)
@@ -213,6 +218,18 @@ func (r *watchRecv) run() {
 		}
 		r.last = time.Now()
 		r.mu.Unlock()
+		r.poke()
+	}
+}
+
+// poke wakes a waiter on r.wake, if any.
+func (r *watchRecv) poke() {
+	if r.wake == nil {
+		return
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -152,7 +152,7 @@ func checkURLs(urls []string) error {
 }
 
 // quorumSafe reports whether, after change ch, the started voters (those
-// that published their attributes) still make a quorum, as etcd's strict
+// that published their client URLs) still make a quorum, as etcd's strict
 // reconfiguration check.
 func (m *Member) quorumSafe(ch membership.Change) bool {
 	voters, started := 0, 0
@@ -166,7 +166,7 @@ func (m *Member) quorumSafe(ch membership.Change) bool {
 		}
 		if isVoter {
 			voters++
-			if mem.Name != "" {
+			if len(mem.ClientURLs) > 0 { // published: it runs
 				started++
 			}
 		}

@@ -98,6 +98,16 @@ func StartBoth(t testing.TB) (cairnEndpoints, etcdEndpoints []string) {
 // StartBothWith is StartBoth with the same options on both members.
 func StartBothWith(t testing.TB, opts Options) (cairnEndpoints, etcdEndpoints []string) {
 	t.Helper()
+	cairnEndpoints, etcdEndpoints, _ = StartBothWithCleanup(t, opts)
+	return cairnEndpoints, etcdEndpoints
+}
+
+// StartBothWithCleanup is StartBothWith that also returns a cleanup, which
+// stops both members, waits for them to stop and removes their data. A
+// test that starts many pairs, one after the other, calls it to free each
+// pair before the test ends. Calling it more than once is harmless.
+func StartBothWithCleanup(t testing.TB, opts Options) (cairnEndpoints, etcdEndpoints []string, cleanup func()) {
+	t.Helper()
 	cairnDir, etcdDir, etcdLogDir := t.TempDir(), t.TempDir(), t.TempDir()
 	var (
 		wg       sync.WaitGroup
@@ -111,23 +121,27 @@ func StartBothWith(t testing.TB, opts Options) (cairnEndpoints, etcdEndpoints []
 	}()
 	e, client, etcdErr := startEtcdRetry(etcdDir, etcdLogDir, opts)
 	wg.Wait()
-	if srv != nil {
-		t.Cleanup(func() {
+	cleanup = sync.OnceFunc(func() {
+		if srv != nil {
 			if err := srv.Close(); err != nil {
 				t.Errorf("close cairn: %v", err)
 			}
-		})
-	}
-	if e != nil {
-		t.Cleanup(func() { closeEtcd(e, client) })
-	}
+		}
+		if e != nil {
+			closeEtcd(e, client)
+		}
+		for _, dir := range []string{cairnDir, etcdDir, etcdLogDir} {
+			os.RemoveAll(dir)
+		}
+	})
+	t.Cleanup(cleanup)
 	if cairnErr != nil {
 		t.Fatalf("start cairn: %v", cairnErr)
 	}
 	if etcdErr != nil {
 		t.Fatalf("start etcd: %v", etcdErr)
 	}
-	return srv.ClientEndpoints(), []string{client}
+	return srv.ClientEndpoints(), []string{client}, cleanup
 }
 
 func startCairn(dir string, opts Options) (*cairnembed.Server, error) {
