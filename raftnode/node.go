@@ -233,6 +233,18 @@ func (n *Node) Progress(ctx context.Context) (match map[uint64]uint64, last uint
 	}
 }
 
+// TransferLeader asks Raft to hand leadership to transferee.
+func (n *Node) TransferLeader(ctx context.Context, transferee uint64) error {
+	select {
+	case n.inspectC <- func(rn *raft.RawNode) { rn.TransferLeader(transferee) }:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
 func (n *Node) submit(ctx context.Context, p proposal) error {
 	select {
 	case n.proposeC <- p:

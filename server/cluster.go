@@ -20,7 +20,34 @@ var (
 	// ErrNotEnoughStartedMembers refuses a change that would leave fewer
 	// started voters than a quorum (etcd's --strict-reconfig-check).
 	ErrNotEnoughStartedMembers = errors.New("server: re-configuration failed due to not enough started members")
+	ErrNotLeader               = errors.New("server: not leader")
+	ErrBadLeaderTransferee     = errors.New("server: bad leader transferee")
+	ErrTimeoutLeaderTransfer   = errors.New("server: request timed out, leader transfer took too long")
 )
+
+// MoveLeader hands leadership to member target (a voter); only the leader
+// may be asked, as etcd's. It returns once target leads.
+func (m *Member) MoveLeader(ctx context.Context, target uint64) error {
+	if m.node.Status().Lead != m.cluster.LocalID {
+		return ErrNotLeader
+	}
+	if mem, ok := m.cluster.Member(target); !ok || mem.IsLearner {
+		return ErrBadLeaderTransferee
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.reqTimeout())
+	defer cancel()
+	if err := m.node.TransferLeader(ctx, target); err != nil {
+		return ErrStopped
+	}
+	for m.node.Status().Lead != target {
+		select {
+		case <-ctx.Done():
+			return ErrTimeoutLeaderTransfer
+		case <-time.After(m.cfg.TickInterval):
+		}
+	}
+	return nil
+}
 
 // maxLearners is etcd's default --max-learners.
 const maxLearners = 1

@@ -38,6 +38,9 @@ var errorTable = []struct {
 	{server.ErrTimeoutReadIndex, rpctypes.ErrGRPCTimeoutWaitAppliedIndex},
 	{server.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
 	{server.ErrNotEnoughStartedMembers, rpctypes.ErrMemberNotEnoughStarted},
+	{server.ErrNotLeader, rpctypes.ErrGRPCNotLeader},
+	{server.ErrBadLeaderTransferee, rpctypes.ErrGRPCBadLeaderTransferee},
+	{server.ErrTimeoutLeaderTransfer, status.Error(codes.Unknown, "etcdserver: request timed out, leader transfer took too long")}, // etcd maps it to nothing: Unknown with its text
 	{server.ErrMemberBadURLs, rpctypes.ErrGRPCMemberBadURLs},
 	{membership.ErrIDExists, rpctypes.ErrGRPCMemberExist},
 	{membership.ErrPeerURLExists, rpctypes.ErrGRPCPeerURLExist},

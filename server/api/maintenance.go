@@ -18,6 +18,7 @@ type Maintenance interface {
 	MemberUpdate(ctx context.Context, id uint64, peerURLs []string) ([]membership.Member, error)
 	MemberPromote(ctx context.Context, id uint64) ([]membership.Member, error)
 	IsLearner() bool
+	MoveLeader(ctx context.Context, target uint64) error
 }
 
 type maintenanceServer struct {
@@ -39,6 +40,13 @@ func (s *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 // with no stop-the-world rewrite. Like etcd's, the response has no header.
 func (s *maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
 	return &pb.DefragmentResponse{}, nil
+}
+
+func (s *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	if err := s.m.MoveLeader(ctx, r.TargetID); err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MoveLeaderResponse{Header: s.m.Header(0)}, nil
 }
 
 type clusterServer struct {
