@@ -1,0 +1,231 @@
+package cairntest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+
+	"github.com/cairn-kv/cairn/client"
+	"github.com/cairn-kv/cairn/embed"
+)
+
+// Server is an in-process Cairn member. Its client address stays the same
+// across Stop and Restart.
+type Server struct {
+	cfg     embed.Config
+	tempDir bool // Close removes cfg.Dir
+
+	mu struct {
+		sync.Mutex
+		srv *embed.Server // nil while stopped
+	}
+}
+
+// An Option changes how a Server starts.
+type Option func(*options)
+
+type options struct {
+	logger    *slog.Logger
+	dir       string
+	configure func(*embed.Config)
+}
+
+// WithLogger sends the server's logs to lg (by default they are dropped).
+func WithLogger(lg *slog.Logger) Option { return func(o *options) { o.logger = lg } }
+
+// WithDir keeps the data in dir (which Close leaves in place) instead of a
+// temporary directory.
+func WithDir(dir string) Option { return func(o *options) { o.dir = dir } }
+
+// WithConfig lets fn change the embed.Config just before the first start.
+func WithConfig(fn func(*embed.Config)) Option { return func(o *options) { o.configure = fn } }
+
+// Start starts a server for the test and registers its Close with
+// t.Cleanup. It fails the test if the server does not start.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.dir == "" {
+		o.dir = t.TempDir()
+		opts = append(opts, WithDir(o.dir))
+	}
+	s, err := StartServer(opts...)
+	if err != nil {
+		t.Fatalf("cairntest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("cairntest: close: %v", err)
+		}
+	})
+	return s
+}
+
+// StartServer starts a server outside a test (in an Example function or a
+// program's -embedded mode). Close it when done; unless WithDir was given,
+// Close also removes its temporary data directory.
+func StartServer(opts ...Option) (*Server, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	s := &Server{}
+	if o.dir == "" {
+		dir, err := os.MkdirTemp("", "cairntest-")
+		if err != nil {
+			return nil, err
+		}
+		o.dir, s.tempDir = dir, true
+	}
+	lg := o.logger
+	if lg == nil {
+		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.cfg = embed.Config{
+		Dir:              o.dir,
+		ListenClientURLs: []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}},
+		ListenPeerURLs:   []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}},
+		HeartbeatMs:      10,
+		ElectionMs:       100,
+		UnsafeNoFsync:    true,
+		Logger:           lg,
+	}
+	if o.configure != nil {
+		o.configure(&s.cfg)
+	}
+	srv, err := embed.Start(s.cfg)
+	if err != nil {
+		s.removeTemp()
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	// Pin the port the OS picked, so that Restart listens on it again.
+	s.cfg.ListenClientURLs = []url.URL{{Scheme: "http", Host: srv.ClientEndpoints()[0]}}
+	s.mu.srv = srv
+	return s, nil
+}
+
+// Endpoints are the client addresses ("127.0.0.1:port"). They do not
+// change across Restart.
+func (s *Server) Endpoints() []string {
+	return []string{s.cfg.ListenClientURLs[0].Host}
+}
+
+// Dir is the data directory.
+func (s *Server) Dir() string { return s.cfg.Dir }
+
+// Config is a client.Config for this server, with a quick reconnect
+// backoff (50 ms growing to 500 ms, instead of gRPC's 1 s to 120 s) so
+// that tests recover from Restart and Proxy.Cut without waiting.
+func (s *Server) Config() client.Config {
+	return ClientConfig(s.Endpoints()...)
+}
+
+// ClientConfig is the client.Config Server.Config returns, for any
+// endpoints (such as a Proxy's).
+func ClientConfig(endpoints ...string) client.Config {
+	return client.Config{
+		Endpoints:   endpoints,
+		DialTimeout: 5 * time.Second,
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
+			MinConnectTimeout: 2 * time.Second,
+		})},
+	}
+}
+
+// Client connects a new client.Client to the server with Config, closed
+// by t.Cleanup.
+func (s *Server) Client(t testing.TB) *client.Client {
+	t.Helper()
+	c, err := client.New(s.Config())
+	if err != nil {
+		t.Fatalf("cairntest: client: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// EtcdClient connects a plain clientv3 client, closed by t.Cleanup.
+func (s *Server) EtcdClient(t testing.TB) *clientv3.Client {
+	t.Helper()
+	return s.Client(t).Etcd()
+}
+
+// Stop stops the server (clients see it as unreachable) and keeps its data.
+// Stopping a stopped server does nothing.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	if err := s.stop(); err != nil {
+		t.Fatalf("cairntest: stop: %v", err)
+	}
+}
+
+func (s *Server) stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.srv == nil {
+		return nil
+	}
+	err := s.mu.srv.Close()
+	s.mu.srv = nil
+	return err
+}
+
+// Restart stops the server if it runs and starts it again on the same data
+// directory and client port, so connected clients reconnect by themselves.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.restart(); err != nil {
+		t.Fatalf("cairntest: restart: %v", err)
+	}
+}
+
+func (s *Server) restart() error {
+	if err := s.stop(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The port is free once the old listener is closed, unless another
+	// process grabbed it meanwhile: retry briefly on EADDRINUSE.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		srv, err := embed.Start(s.cfg)
+		if err == nil {
+			s.mu.srv = srv
+			return nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Close stops the server and, if Start or StartServer made its data
+// directory, removes it.
+func (s *Server) Close() error {
+	err := s.stop()
+	s.removeTemp()
+	return err
+}
+
+func (s *Server) removeTemp() {
+	if s.tempDir {
+		os.RemoveAll(s.cfg.Dir)
+	}
+}
