@@ -99,6 +99,21 @@ func TestLinearizabilityCheckerRejectsStaleRead(t *testing.T) {
 // restarted; the recorded history must be linearizable.
 func TestLinearizableUnderLeaderKill(t *testing.T) {
 	ms, initial := newCluster(t, 3)
+	procs := startAll(t, ms, initial)
+	h := recordHistory(t, ms)
+	h.waitOps(200)
+	leader := clusterLeader(t, ms)
+	procs[leader].kill(t)
+	h.waitOps(200)
+	procs[leader] = ms[leader].start(t, initial)
+	waitReady(t, procs[leader])
+	h.waitOps(200)
+	h.check()
+}
+
+// startAll starts every member and waits until all serve.
+func startAll(t *testing.T, ms []*clusterMember, initial string) []*proc {
+	t.Helper()
 	procs := make([]*proc, len(ms))
 	for i, m := range ms {
 		procs[i] = m.start(t, initial)
@@ -106,16 +121,24 @@ func TestLinearizableUnderLeaderKill(t *testing.T) {
 	for _, p := range procs {
 		waitReady(t, p)
 	}
-	start := time.Now()
-	var mu sync.Mutex
-	var history []porcupine.Operation
-	record := func(op porcupine.Operation) {
-		mu.Lock()
-		history = append(history, op)
-		mu.Unlock()
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	return procs
+}
+
+// opHistory records the operations of concurrent clients for porcupine.
+type opHistory struct {
+	t     *testing.T
+	start time.Time
+	mu    sync.Mutex
+	ops   []porcupine.Operation
+	stopc chan struct{}
+	wg    sync.WaitGroup
+}
+
+// recordHistory starts 6 clients, each talking to every member (in its
+// own order), that put, get and compare-and-swap 16 keys until check.
+func recordHistory(t *testing.T, ms []*clusterMember) *opHistory {
+	t.Helper()
+	h := &opHistory{t: t, start: time.Now(), stopc: make(chan struct{})}
 	// Many keys, few operations per key: the check is exponential in the
 	// concurrency within one key's history, not in its length.
 	var keys []string
@@ -123,89 +146,114 @@ func TestLinearizableUnderLeaderKill(t *testing.T) {
 		keys = append(keys, fmt.Sprintf("r%02d", i))
 	}
 	for c := 0; c < 6; c++ {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ms[c%3].endpoint(), ms[(c+1)%3].endpoint(), ms[(c+2)%3].endpoint()},
-			DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+		var eps []string
+		for j := range ms {
+			eps = append(eps, ms[(c+j)%len(ms)].endpoint())
+		}
+		cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer cli.Close()
-		wg.Add(1)
-		go func(c int, cli *clientv3.Client) {
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(int64(c)))
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				in := regInput{key: keys[rng.Intn(len(keys))]}
-				call := time.Since(start).Nanoseconds()
-				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-				var out regOutput
-				var err error
-				switch rng.Intn(3) {
-				case 0:
-					in.op, in.value = "put", fmt.Sprintf("c%d-%d", c, i)
-					_, err = cli.Put(ctx, in.key, in.value)
-				case 1:
-					in.op = "get"
-					var r *clientv3.GetResponse
-					r, err = cli.Get(ctx, in.key)
-					if err == nil && len(r.Kvs) > 0 {
-						out.value = string(r.Kvs[0].Value)
-					}
-				default:
-					in.op, in.value = "cas", fmt.Sprintf("c%d-%d", c, i)
-					mu.Lock()
-					in.expected = lastValue(history, in.key)
-					mu.Unlock()
-					var r *clientv3.TxnResponse
-					r, err = cli.Txn(ctx).If(clientv3.Compare(clientv3.Value(in.key), "=", in.expected)).
-						Then(clientv3.OpPut(in.key, in.value)).Commit()
-					if err == nil {
-						out.ok = r.Succeeded
-					}
-				}
-				cancel()
-				ret := time.Since(start).Nanoseconds()
-				if err != nil {
-					if in.op == "get" {
-						continue // a failed read has no effect
-					}
-					out.unknown, ret = true, math.MaxInt64 // may take effect any time
-				}
-				record(porcupine.Operation{ClientId: c, Input: in, Call: call, Output: out, Return: ret})
-			}
-		}(c, cli)
+		t.Cleanup(func() { cli.Close() })
+		h.wg.Add(1)
+		go h.client(c, cli, keys)
 	}
-	count := func() int { mu.Lock(); defer mu.Unlock(); return len(history) }
-	waitCount := func(n int) {
-		deadline := time.Now().Add(30 * time.Second)
-		for count() < n && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	waitCount(200)
-	leader := clusterLeader(t, ms)
-	procs[leader].kill(t)
-	waitCount(count() + 200)
-	procs[leader] = ms[leader].start(t, initial)
-	waitReady(t, procs[leader])
-	waitCount(count() + 200)
-	close(stop)
-	wg.Wait()
+	t.Cleanup(h.stop)
+	return h
+}
 
-	res, info := porcupine.CheckOperationsVerbose(registerModel, history, 30*time.Second)
+func (h *opHistory) client(c int, cli *clientv3.Client, keys []string) {
+	defer h.wg.Done()
+	rng := rand.New(rand.NewSource(int64(c)))
+	for i := 0; ; i++ {
+		select {
+		case <-h.stopc:
+			return
+		default:
+		}
+		in := regInput{key: keys[rng.Intn(len(keys))]}
+		call := time.Since(h.start).Nanoseconds()
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		var out regOutput
+		var err error
+		switch rng.Intn(3) {
+		case 0:
+			in.op, in.value = "put", fmt.Sprintf("c%d-%d", c, i)
+			_, err = cli.Put(ctx, in.key, in.value)
+		case 1:
+			in.op = "get"
+			var r *clientv3.GetResponse
+			r, err = cli.Get(ctx, in.key)
+			if err == nil && len(r.Kvs) > 0 {
+				out.value = string(r.Kvs[0].Value)
+			}
+		default:
+			in.op, in.value = "cas", fmt.Sprintf("c%d-%d", c, i)
+			h.mu.Lock()
+			in.expected = lastValue(h.ops, in.key)
+			h.mu.Unlock()
+			var r *clientv3.TxnResponse
+			r, err = cli.Txn(ctx).If(clientv3.Compare(clientv3.Value(in.key), "=", in.expected)).
+				Then(clientv3.OpPut(in.key, in.value)).Commit()
+			if err == nil {
+				out.ok = r.Succeeded
+			}
+		}
+		cancel()
+		ret := time.Since(h.start).Nanoseconds()
+		if err != nil {
+			if in.op == "get" {
+				continue // a failed read has no effect
+			}
+			out.unknown, ret = true, math.MaxInt64 // may take effect any time
+		}
+		h.mu.Lock()
+		h.ops = append(h.ops, porcupine.Operation{ClientId: c, Input: in, Call: call, Output: out, Return: ret})
+		h.mu.Unlock()
+	}
+}
+
+// waitOps waits (at most 30 s) until n more operations are recorded.
+func (h *opHistory) waitOps(n int) {
+	h.mu.Lock()
+	target := len(h.ops) + n
+	h.mu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		h.mu.Lock()
+		done := len(h.ops) >= target
+		h.mu.Unlock()
+		if done {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.t.Fatalf("fewer than %d operations recorded after 30 s", target)
+}
+
+func (h *opHistory) stop() {
+	select {
+	case <-h.stopc:
+	default:
+		close(h.stopc)
+	}
+	h.wg.Wait()
+}
+
+// check stops the clients and checks the history with porcupine.
+func (h *opHistory) check() {
+	h.t.Helper()
+	h.stop()
+	res, info := porcupine.CheckOperationsVerbose(registerModel, h.ops, 30*time.Second)
 	switch res {
 	case porcupine.Ok:
-		t.Logf("%d operations, linearizable", len(history))
+		h.t.Logf("%d operations, linearizable", len(h.ops))
 	case porcupine.Illegal:
-		path := t.TempDir() + "/history.html"
+		path := h.t.TempDir() + "/history.html"
 		porcupine.VisualizePath(registerModel, info, path)
-		t.Fatalf("history of %d operations is not linearizable (visualization: %s)", len(history), path)
+		h.t.Fatalf("history of %d operations is not linearizable (visualization: %s)", len(h.ops), path)
 	default:
-		t.Fatalf("linearizability check of %d operations did not finish", len(history))
+		h.t.Fatalf("linearizability check of %d operations did not finish", len(h.ops))
 	}
 }
 
