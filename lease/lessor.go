@@ -40,6 +40,9 @@ type Lessor struct {
 	leases  map[int64]*lease
 	expiry  expiryHeap // primary only
 	primary bool
+	// inflight holds the leases of a checkpoint proposal not yet applied;
+	// renewing one waits for it (see Renew).
+	inflight map[int64]chan struct{}
 }
 
 // Config configures a Lessor.
@@ -253,23 +256,29 @@ func (le *Lessor) IsPrimary() bool {
 
 // Renew restarts lease id's TTL from now and returns the TTL. needsReset
 // reports a checkpointed remaining TTL that the caller must first clear
-// through Raft (Checkpoint with 0), so a restart cannot bring it back.
-func (le *Lessor) Renew(id int64) (ttl int64, needsReset bool, err error) {
+// through Raft (Checkpoint with 0), so a restart cannot bring it back; wait
+// is non-nil while a checkpoint of the lease is on its way through Raft:
+// the caller waits for it, then renews again (else the checkpoint, made
+// before this renewal, would land after it and come back on a restart).
+func (le *Lessor) Renew(id int64) (ttl int64, needsReset bool, wait <-chan struct{}, err error) {
 	le.mu.Lock()
 	defer le.mu.Unlock()
 	if !le.primary {
-		return 0, false, ErrNotPrimary
+		return 0, false, nil, ErrNotPrimary
 	}
 	l, ok := le.leases[id]
 	if !ok || (!l.Expiry.IsZero() && !le.now().Before(l.Expiry)) {
 		// An expired lease is as good as revoked: its revoke is on its way.
-		return 0, false, ErrLeaseNotFound
+		return 0, false, nil, ErrLeaseNotFound
+	}
+	if ch, ok := le.inflight[id]; ok {
+		return 0, false, ch, nil
 	}
 	if l.RemainingTTL > 0 {
-		return 0, true, nil
+		return 0, true, nil, nil
 	}
 	le.refreshLocked(l, 0)
-	return l.TTL, false, nil
+	return l.TTL, false, nil, nil
 }
 
 // Remaining is lease id's remaining time to live.
@@ -315,11 +324,24 @@ func (le *Lessor) Expired(limit int) []int64 {
 // renew every third of the TTL) never qualify, so keep-alives stay off
 // Raft; a lease left alone is checkpointed at half-life and a restart then
 // continues from there instead of granting the full TTL again.
+//
+// The returned leases count as in flight until CheckpointDone: renewing one
+// waits for the checkpoint first.
 func (le *Lessor) CheckpointDue(limit int) map[int64]int64 {
 	le.mu.Lock()
 	defer le.mu.Unlock()
 	now := le.now()
 	out := map[int64]int64{}
+	defer func() {
+		if le.inflight == nil {
+			le.inflight = map[int64]chan struct{}{}
+		}
+		for id := range out {
+			if _, ok := le.inflight[id]; !ok {
+				le.inflight[id] = make(chan struct{})
+			}
+		}
+	}()
 	for _, l := range le.leases {
 		if len(out) >= limit {
 			break
@@ -336,6 +358,19 @@ func (le *Lessor) CheckpointDue(limit int) map[int64]int64 {
 		}
 	}
 	return out
+}
+
+// CheckpointDone ends the in-flight state of leases CheckpointDue returned
+// (applied or not) and wakes the renewals waiting on them.
+func (le *Lessor) CheckpointDone(ids []int64) {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	for _, id := range ids {
+		if ch, ok := le.inflight[id]; ok {
+			close(ch)
+			delete(le.inflight, id)
+		}
+	}
 }
 
 func (l *lease) effectiveTTL() int64 {

@@ -80,7 +80,7 @@ func TestExpiryRenewAndCheckpointSurviveRestart(t *testing.T) {
 		return le.Attach(b, 1, []byte("k"))
 	})
 	clk.advance(6 * time.Second)
-	if ttl, reset, err := le.Renew(2); err != nil || reset || ttl != 10 {
+	if ttl, reset, _, err := le.Renew(2); err != nil || reset || ttl != 10 {
 		t.Fatalf("Renew(2) = %d, %v, %v; want 10, false, nil", ttl, reset, err)
 	}
 	// Leases 1 and 3 ran down past half their TTL; 2 was just renewed.
@@ -88,12 +88,17 @@ func TestExpiryRenewAndCheckpointSurviveRestart(t *testing.T) {
 	if fmt.Sprint(due) != "map[1:4 3:4]" {
 		t.Fatalf("CheckpointDue = %v, want map[1:4 3:4]", due)
 	}
+	// While the checkpoint is in flight, a renewal of lease 1 must wait.
+	if _, _, wait, _ := le.Renew(1); wait == nil {
+		t.Fatal("Renew of a lease with a checkpoint in flight did not wait")
+	}
 	apply(t, eng, func(b *pebble.Batch) error { return le.Checkpoint(b, 1, due[1]) })
+	le.CheckpointDone([]int64{1, 3})
 	clk.advance(5 * time.Second)
 	if got := fmt.Sprint(le.Expired(10)); got != "[1 3]" {
 		t.Fatalf("Expired = %s, want [1 3]", got)
 	}
-	if _, _, err := le.Renew(3); !errors.Is(err, ErrLeaseNotFound) {
+	if _, _, _, err := le.Renew(3); !errors.Is(err, ErrLeaseNotFound) {
 		t.Fatalf("Renew of an expired lease: %v, want ErrLeaseNotFound", err)
 	}
 	keys, err := Keys(eng.DB, 1)
@@ -116,11 +121,11 @@ func TestExpiryRenewAndCheckpointSurviveRestart(t *testing.T) {
 		t.Fatalf("Expired right after restart = %v, want none", got)
 	}
 	// A renewal of a checkpointed lease must first clear the checkpoint.
-	if _, reset, err := le.Renew(1); err != nil || !reset {
+	if _, reset, _, err := le.Renew(1); err != nil || !reset {
 		t.Fatalf("Renew(1) after checkpoint = reset %v, %v; want reset", reset, err)
 	}
 	apply(t, eng, func(b *pebble.Batch) error { return le.Checkpoint(b, 1, 0) })
-	if ttl, reset, err := le.Renew(1); err != nil || reset || ttl != 10 {
+	if ttl, reset, _, err := le.Renew(1); err != nil || reset || ttl != 10 {
 		t.Fatalf("Renew(1) after reset = %d, %v, %v; want 10", ttl, reset, err)
 	}
 	apply(t, eng, func(b *pebble.Batch) error { return le.Revoke(b, 1) })

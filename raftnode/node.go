@@ -325,7 +325,8 @@ func (n *Node) run(applied uint64) {
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
 	snap, _ := n.ls.ms.Snapshot()
-	lastCompact := snap.Metadata.Index
+	lastCompact := snap.Metadata.Index // the log's compaction index
+	compactedAt := lastCompact         // the applied index at the last compaction
 	n.confState = snap.Metadata.ConfState
 	for {
 		select {
@@ -363,7 +364,11 @@ func (n *Node) run(applied uint64) {
 			if idx > applied {
 				applied = idx
 			}
-			if applied-lastCompact >= n.cfg.SnapshotCount && applied > catchUpEntries {
+			// Every SnapshotCount applied entries, drop the log up to
+			// catchUpEntries behind the applied index (or less, to keep
+			// what a follower still needs).
+			if applied-compactedAt >= n.cfg.SnapshotCount && applied > catchUpEntries {
+				compactedAt = applied
 				if idx := n.compactIndex(applied - catchUpEntries); idx > lastCompact {
 					if err := n.ls.compact(idx, n.confState); err != nil {
 						n.fail(fmt.Errorf("raftnode: compact log: %w", err))

@@ -92,7 +92,17 @@ func (m *Member) forwardedErr(err error) error {
 func (m *Member) leaseRenewLocal(ctx context.Context, id int64) (int64, error) {
 	m.syncLessorRole()
 	for {
-		ttl, needsReset, err := m.lessor.Renew(id)
+		ttl, needsReset, wait, err := m.lessor.Renew(id)
+		if wait != nil {
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-m.stopping:
+				return 0, ErrStopped
+			}
+		}
 		if err != nil || !needsReset {
 			return ttl, err
 		}
@@ -243,9 +253,12 @@ func (m *Member) checkpointLeases() {
 		return
 	}
 	cp := &pb.LeaseCheckpointRequest{}
+	ids := make([]int64, 0, len(due))
 	for id, left := range due {
 		cp.Checkpoints = append(cp.Checkpoints, &pb.LeaseCheckpoint{ID: id, Remaining_TTL: left})
+		ids = append(ids, id)
 	}
+	defer m.lessor.CheckpointDone(ids)
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.reqTimeout())
 	defer cancel()
 	if _, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseCheckpoint: cp}); err != nil && !errors.Is(err, lease.ErrLeaseNotFound) && !errors.Is(err, ErrStopped) {

@@ -20,6 +20,9 @@ func main() {
 
 // run is main without the process around it: it returns the exit status.
 func run(args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "bench" { // a load generator, not a member
+		return runBench(args[1:], stdout, stderr)
+	}
 	inv, err := parseConfig(args, environ)
 	for _, n := range inv.notices {
 		fmt.Fprintf(stderr, "cairn: %s\n", n)
@@ -79,6 +82,19 @@ func serve(cfg embed.Config, stderr io.Writer) int {
 		}
 		srv = st.srv
 	case <-ctx.Done():
+		select {
+		case st := <-startc:
+			// Start returned as the signal came: shut down as usual.
+			if st.err != nil {
+				return 1
+			}
+			if err := st.srv.Close(); err != nil {
+				fmt.Fprintf(stderr, "cairn: closing the server: %v\n", err)
+				return 1
+			}
+			return 0
+		default:
+		}
 		fmt.Fprintln(stderr, "cairn: interrupted while starting")
 		return 1
 	}
