@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/cairn-kv/cairn/embed"
 	"github.com/cairn-kv/cairn/version"
@@ -84,7 +85,8 @@ func serve(cfg embed.Config, stderr io.Writer) int {
 	case <-ctx.Done():
 		select {
 		case st := <-startc:
-			// Start returned as the signal came: shut down as usual.
+			// Start returned as the signal came (it may have announced
+			// readiness already): shut down as usual.
 			if st.err != nil {
 				return 1
 			}
@@ -93,7 +95,7 @@ func serve(cfg embed.Config, stderr io.Writer) int {
 				return 1
 			}
 			return 0
-		default:
+		case <-time.After(2 * time.Second):
 		}
 		fmt.Fprintln(stderr, "cairn: interrupted while starting")
 		return 1
