@@ -10,6 +10,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
 	"github.com/cairn-kv/cairn/storage"
@@ -110,6 +111,11 @@ func (a *Applier) applyRequest(ctx context.Context, wb *mvcc.Batch, req *pb.Inte
 	switch {
 	case req.Put != nil:
 		return a.write(wb, func(tw leasedWrite) (any, error) {
+			// A put on its own checks its lease before its key (a put in a
+			// txn the other way round: checkPut), as etcd does.
+			if req.Put.Lease != lease.NoLease && !a.lessor.LeaseExists(req.Put.Lease) {
+				return nil, lease.ErrLeaseNotFound
+			}
 			if err := checkPut(ctx, tw, a.lessor, req.Put); err != nil {
 				return nil, err
 			}

@@ -1,22 +1,68 @@
-// Package compat holds Cairn's differential tests: each suite sends the same
-// requests, or runs the same etcdctl command lines, against a fresh Cairn
-// member and a fresh real etcd member (the oracle, started in-process from
-// go.etcd.io/etcd/server/v3/embed), and fails where the two answer
-// differently.
+// Package compat holds Cairn's compatibility tests: differential suites
+// that send the same requests, or run the same etcdctl command lines,
+// against a fresh Cairn member and a fresh real etcd v3.6.16 member (the
+// oracle, started in-process from go.etcd.io/etcd/server/v3/embed) and fail
+// where the two answer differently; and suites that drive real clients
+// against Cairn and assert what they do.
 //
 // It is its own Go module so that the product does not depend on etcd's
 // server. Run it with:
 //
 //	cd compat && go test ./...
 //
-// A failure prints the step, the request and both answers; that is the
-// minimal reproduction to fix Cairn against. The launchers live in
-// internal/cluster for every suite to reuse.
+// The launchers live in internal/cluster for every suite to reuse.
 //
-// The suites: KV (kv_diff_test.go, kv_random_test.go), Maintenance and
-// Cluster (maintenance_diff_test.go), Watch (watch_diff_test.go, on the
-// harness in watch_harness_test.go), Lease (lease_diff_test.go), etcdctl
-// (etcdctl_test.go, etcdctl_watch_lease_test.go), and the clientv3
-// concurrency recipes, Mutex, Election and STM (concurrency_test.go), which
-// assert behaviour on each server rather than compare the two.
+// # Differential suites
+//
+//   - KV (kv_diff_test.go): hand-written sequences covering every option
+//     of Range, Put, DeleteRange, Txn and Compact, compared whole and field
+//     by field (harness_test.go).
+//   - Random (random_test.go, with the generator in random_gen_test.go, the
+//     runner in random_run_test.go and the shrinker in
+//     random_shrink_test.go): 200 seeds of 300 random steps mixing KV
+//     requests with every option, leases with attached keys, and watchers
+//     opened at random revisions with random options; every answer, every
+//     watcher's responses, every revision and every lease compared. A
+//     divergence is shrunk to a minimal sequence, printed as Go code for
+//     regressions_test.go. It prints one summary line ("compat: random:
+//     compared N requests and responses ..."), shown with go test -v.
+//   - Regressions (regressions_test.go): the shrunk sequences of
+//     divergences found, fixed or not (those not fixed are skipped, marked
+//     DIVERGENCE, and steered around by the random generator unless
+//     CAIRN_COMPAT_STRICT=1), and the sequences etcd itself crashes on,
+//     whose answers on Cairn are pinned.
+//   - Watch (watch_diff_test.go, on the harness in watch_harness_test.go),
+//     Lease (lease_diff_test.go), Maintenance and Cluster
+//     (maintenance_diff_test.go).
+//   - etcdctl (etcdctl_test.go, etcdctl_watch_lease_test.go,
+//     etcdctl_lock_elect_test.go): the real etcdctl binary's put, get, del,
+//     txn, compaction, endpoint, member list, alarm, defrag, watch, lease,
+//     lock and elect, outputs compared after normalizing what differs
+//     between any two clusters.
+//
+// # Real clients
+//
+// These run against Cairn and, to show that their assertions hold for the
+// oracle, against etcd; they assert behaviour, since timers and
+// scheduling decide the details:
+//
+//   - clientv3/concurrency: Mutex, Election and STM (concurrency_test.go);
+//   - clientv3's namespace, ordering and leasing KVs, and the naming
+//     endpoints manager with its gRPC resolver dialing real gRPC servers
+//     (clientv3_test.go);
+//   - go-kit's sd/etcdv3 Registrar and Instancer (gokit_test.go).
+//
+// # Reading a failure
+//
+// A differential failure prints the step, the request and both answers;
+// the random test also prints its seed, how to replay it, and the shrunk
+// sequence. Set CAIRN_COMPAT_TRACE=1 (with -v) to log every step with
+// etcd's answer, and CAIRN_COMPAT_LOG=1 to see both servers' logs. The
+// random test's knobs are listed in random_test.go (CAIRN_COMPAT_SEEDS,
+// CAIRN_COMPAT_STEPS, CAIRN_COMPAT_SOAK for a long soak, ...).
+//
+// etcd is the oracle, but it has bugs of its own: two request shapes that
+// crash etcd v3.6.16 are steered around (see random_gen_test.go and
+// diffRun.unsafe), and a test whose etcd crashes says so instead of
+// blaming Cairn.
 package compat

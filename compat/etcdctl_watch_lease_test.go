@@ -21,8 +21,8 @@ package compat
 //   - remaining TTLs may differ by a second, and the attached keys are
 //     sorted (etcd lists them from a Go map).
 //
-// lock and elect need the Lock and Election services, which Cairn does not
-// implement yet; they are not run.
+// lock and elect, which run on clientv3/concurrency, are in
+// etcdctl_lock_elect_test.go.
 
 import (
 	"bytes"

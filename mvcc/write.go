@@ -188,7 +188,15 @@ func (tw *TxnWrite) DeleteRange(ctx context.Context, key, end []byte) (deleted [
 			return nil, 0, err
 		}
 		tw.changes++
-		tw.wb.Events = append(tw.wb.Events, mvccpb.Event{Type: mvccpb.DELETE, Kv: &mvccpb.KeyValue{Key: kv.Key, ModRevision: rev}, PrevKv: kv})
+		prev := kv
+		if kv.ModRevision == rev {
+			// Written earlier in this txn: like etcd, whose prev_kv is the
+			// version at the revision before the txn, report that one.
+			if prev, err = previousVersion(b, kv.Key, rev); err != nil {
+				return nil, 0, err
+			}
+		}
+		tw.wb.Events = append(tw.wb.Events, mvccpb.Event{Type: mvccpb.DELETE, Kv: &mvccpb.KeyValue{Key: kv.Key, ModRevision: rev}, PrevKv: prev})
 	}
 	if tw.changes == 0 {
 		rev = tw.beginRev

@@ -13,5 +13,15 @@ if [ -f compat/go.mod ]; then
   echo "== go vet (compat)"
   (cd compat && go vet ./...)
   echo "== go test (compat: differential tests against embedded etcd, etcdctl)"
-  (cd compat && go test -count=1 -timeout 20m ./...)
+  # -v so the differential tester's summary ("compat: ... compared N
+  # requests ...") shows; the full log is printed only if something fails.
+  log="$(mktemp)"
+  if (cd compat && go test -v -count=1 -timeout 20m ./... >"$log" 2>&1); then
+    grep -E '^(ok|compat:)' "$log" || true
+  else
+    cat "$log"
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
 fi

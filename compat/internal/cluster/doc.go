@@ -11,6 +11,10 @@
 //	etcdEps, _ := cluster.StartEtcd(t)
 //	cairnEps, etcdEps := cluster.StartBoth(t) // the two at once
 //
+// A test that starts many pairs one after the other (the random
+// differential test replays each shrinking candidate on a fresh pair)
+// uses StartBothWithCleanup and stops each pair as soon as it is done.
+//
 // The ...With variants take Options, applied alike to both servers: the
 // largest request (which also sets where etcd fragments watch responses)
 // and the watch progress notification interval. etcd keeps the latter in
