@@ -181,6 +181,16 @@ func (le *Lessor) Checkpoint(b *pebble.Batch, id, remaining int64) error {
 		return ErrLeaseNotFound
 	}
 	l.RemainingTTL = remaining
+	if le.primary && remaining == 0 {
+		// A reset comes from a renewal: the lease lives a full TTL from
+		// now (never less than it had).
+		if exp := le.now().Add(time.Duration(l.TTL) * time.Second); exp.After(l.Expiry) {
+			l.Expiry = exp
+			if l.index >= 0 {
+				heap.Fix(&le.expiry, l.index)
+			}
+		}
+	}
 	return persist(b, l)
 }
 

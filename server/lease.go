@@ -74,7 +74,7 @@ func (m *Member) leaseLeader() (leader uint64, local bool) {
 		return m.cluster.LocalID, true
 	}
 	lead := m.node.Status().Lead
-	return lead, lead == 0
+	return lead, lead == 0 || lead == m.cluster.LocalID
 }
 
 func (m *Member) forwardedErr(err error) error {
@@ -217,9 +217,16 @@ func (m *Member) SyncLeaderDuties() { m.syncLessorRole() }
 func (m *Member) syncLessorRole() bool {
 	m.lessorRoleMu.Lock()
 	defer m.lessorRoleMu.Unlock()
-	leader := m.node.Status().Lead == m.cluster.LocalID
+	st := m.node.Status()
+	leader := st.Lead == m.cluster.LocalID
 	switch {
 	case leader && !m.lessor.IsPrimary():
+		// Only once everything committed is applied: expiries come from
+		// the leases' state, which the log replay after a restart (or the
+		// apply backlog of a new leader) may still be changing.
+		if m.applied.Get() < st.Commit {
+			return false
+		}
 		m.lessor.Promote(time.Duration(m.cfg.ElectionTicks) * m.cfg.TickInterval)
 	case !leader && m.lessor.IsPrimary():
 		m.lessor.Demote()
