@@ -359,7 +359,8 @@ func (le *Lessor) CheckpointDue(limit int) map[int64]int64 {
 		if l.Expiry.IsZero() {
 			continue
 		}
-		left := int64(l.Expiry.Sub(now) / time.Second)
+		// Rounded up, as etcd does: a checkpoint never shortens a lease.
+		left := int64((l.Expiry.Sub(now) + time.Second - 1) / time.Second)
 		if left <= 0 {
 			continue // expiring: the revoke is on its way
 		}
