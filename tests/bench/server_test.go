@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,10 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/cairn-kv/cairn/embed"
 )
@@ -63,33 +60,11 @@ func server(b *testing.B) string {
 	return shared.srv.ClientEndpoints()[0]
 }
 
-// clients opens n clientv3 clients (n connections), closed when b ends.
+// clients opens n clientv3 clients (n connections) to the shared member,
+// connected before it returns and closed when b ends.
 func clients(b *testing.B, n int) []*clientv3.Client {
 	b.Helper()
-	ep := server(b)
-	out := make([]*clientv3.Client, n)
-	for i := range out {
-		cli, err := clientv3.New(clientv3.Config{
-			Endpoints:   []string{ep},
-			DialTimeout: 5 * time.Second,
-			Logger:      zap.NewNop(),
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { cli.Close() })
-		out[i] = cli
-	}
-	// Connect before the timer starts.
-	for _, cli := range out {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := cli.Get(ctx, "warm-up", clientv3.WithSerializable())
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	return out
+	return dial(b, server(b), n)
 }
 
 // reportOps adds ops/s: b.N operations over the timed part of the run.
