@@ -150,9 +150,18 @@ func Keys(r pebble.Reader, id int64) ([][]byte, error) {
 	return keys, it.Error()
 }
 
-// Revoke removes lease id in batch b. The caller deletes its keys (from
-// Keys) in the same batch, in one revision.
+// Revoke removes lease id and its attachments in batch b (an indexed
+// batch). The caller deletes its keys (from Keys) in the same batch, in one
+// revision.
 func (le *Lessor) Revoke(b *pebble.Batch, id int64) error {
+	// Point deletes, one per attachment left (the caller's key deletes
+	// detach theirs already), not a range deletion: range tombstones pile
+	// up in the memtable and slow every later read of it (10k revokes went
+	// from 2,242/s to 260/s with them). Read before the lock: no I/O under it.
+	keys, err := Keys(b, id)
+	if err != nil {
+		return err
+	}
 	le.mu.Lock()
 	defer le.mu.Unlock()
 	l, ok := le.leases[id]
@@ -162,8 +171,10 @@ func (le *Lessor) Revoke(b *pebble.Batch, id int64) error {
 	if err := b.Delete(leaseKey(id), nil); err != nil {
 		return err
 	}
-	if err := b.DeleteRange(attachPrefix(id), storage.AppendUint64([]byte{storage.KeyspaceAttach}, uint64(id)+1), nil); err != nil {
-		return err
+	for _, k := range keys {
+		if err := b.Delete(attachKey(id, k), nil); err != nil {
+			return err
+		}
 	}
 	delete(le.leases, id)
 	if l.index >= 0 {
