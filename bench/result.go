@@ -23,6 +23,9 @@ type Result struct {
 	Done   int64 `json:"done"`
 	OK     int64 `json:"ok"`
 	Errors int64 `json:"errors"`
+	// StoppedEarly is set when the run ended (Config.Timeout, a signal)
+	// before every request was done.
+	StoppedEarly bool `json:"stopped_early,omitempty"`
 	// ErrorMessages counts the first distinct error messages.
 	ErrorMessages map[string]int64 `json:"error_messages,omitempty"`
 	// Seconds is the wall time from the first request to the last reply.
@@ -108,6 +111,9 @@ func (r *Result) WriteText(w io.Writer, precise bool) error {
 	fmt.Fprintf(&b, "Summary (%s, %d conns, %d clients, endpoints %s):\n", r.Command, r.Conns, r.Clients, strings.Join(r.Endpoints, ","))
 	fmt.Fprintf(&b, "  Total:\t%.4f secs.\n", r.Seconds)
 	fmt.Fprintf(&b, "  Requests:\t%d ok, %d errors, %d of %d done\n", r.OK, r.Errors, r.Done, r.Total)
+	if r.StoppedEarly {
+		b.WriteString("  Stopped early:\tthe run timed out or was interrupted\n")
+	}
 	fmt.Fprintf(&b, "  Requests/sec:\t%.1f\n", r.RequestsPerSec)
 	writeLatency(&b, r.Latency, lat)
 	writeBars(&b, "Response time histogram", r.Histogram, precise)

@@ -210,6 +210,7 @@ func (l *load) fill(res *Result, elapsed time.Duration) {
 	res.Done = l.done.Load()
 	res.OK = l.hist.Count()
 	res.Errors, res.ErrorMessages = l.errs.snapshot()
+	res.StoppedEarly = res.Done < int64(res.Total)
 	res.Seconds = elapsed.Seconds()
 	if elapsed > 0 {
 		res.RequestsPerSec = float64(res.OK) / elapsed.Seconds()

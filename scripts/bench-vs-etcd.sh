@@ -165,6 +165,16 @@ proc_kb() {
   echo "$max"
 }
 
+# cpu_ticks: user + system CPU of all members so far, in clock ticks.
+cpu_ticks() {
+  local p sum=0
+  for p in "${members_pids[@]}"; do
+    sum=$(( sum + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$sum"
+}
+hz=$(getconf CLK_TCK)
+
 # du_kb DIR N: the largest member data dir, in KiB.
 du_kb() {
   local i v max=0
@@ -181,7 +191,7 @@ bench() {
   timeout -k 10 $(( BENCH_TIMEOUT + 30 )) "$work/cairn" bench --endpoints "$endpoints" --timeout "${BENCH_TIMEOUT}s" "$@"
 }
 
-# One TSV line per run: workload kind round rps p99 hwm_kb data_kb extra...
+# One TSV line per run: workload kind round rps p99 hwm_kb data_kb errors cpu_us_per_req extra...
 results="$work/results.tsv"
 : >"$results"
 load_min=""; load_max=""
@@ -208,11 +218,15 @@ for w in "${workloads[@]}"; do
         # shellcheck disable=SC2086
         bench --progress 0 --json $preload >"$dir/preload.json" || log "preload failed"
       fi
+      cpu0=$(cpu_ticks)
       # shellcheck disable=SC2086
       if ! bench --json $args >"$dir/result.json" 2>"$dir/bench.err"; then
         log "bench failed: $(tail -3 "$dir/bench.err")"
       fi
+      cpu1=$(cpu_ticks)
       if [ ! -s "$dir/result.json" ]; then stop_members; continue; fi
+      ok=$(json ok "$dir/result.json")
+      cpu_us=$(awk -v t=$(( cpu1 - cpu0 )) -v hz="$hz" -v ok="${ok:-0}" 'BEGIN { if (ok > 0) printf "%.1f", t * 1e6 / hz / ok }')
       hwm=$(proc_kb VmHWM); rss=$(proc_kb VmRSS); data=$(du_kb "$dir" "$n")
       errs=$(json errors "$dir/result.json")
       [ "${errs:-0}" != 0 ] && log "$name $kind: $errs errors: $(grep -o '"error_messages":{[^}]*}' "$dir/result.json")"
@@ -229,7 +243,7 @@ for w in "${workloads[@]}"; do
           ;;
       esac
       stop_members
-      echo -e "$name\t$kind\t$round\t$(json requests_per_sec "$dir/result.json")\t$(json p99 "$dir/result.json")\t$hwm\t$data\t$errs\t$extra" >>"$results"
+      echo -e "$name\t$kind\t$round\t$(json requests_per_sec "$dir/result.json")\t$(json p99 "$dir/result.json")\t$hwm\t$data\t$errs\t$cpu_us\t$extra" >>"$results"
       log "$name $kind: $(cut -f4- <(tail -1 "$results"))"
       rm -rf "$dir"/m? # keep logs and JSON, not the data
     done
@@ -250,27 +264,28 @@ function add(key, x) { if (x != "") { cnt[key]++; val[key, cnt[key]] = x + 0 } }
 function fmt(x, d) { return x == "" ? "–" : sprintf("%." d "f", x) }
 function all(key,   i, s) { for (i = 1; i <= cnt[key]; i++) s = s (i > 1 ? ", " : "") sprintf("%.0f", val[key, i]); return s }
 {
-  w = $1; k = $2; split($9, ex, " ");
+  w = $1; k = $2; split($10, ex, " "); add(w SUBSEP k SUBSEP "cpu", $9);
   add(w SUBSEP k SUBSEP "rps", $4); add(w SUBSEP k SUBSEP "p99", $5);
   add(w SUBSEP k SUBSEP "hwm", $6 / 1024); add(w SUBSEP k SUBSEP "data", $7 / 1024);
   add(w SUBSEP k SUBSEP "err", $8);
   add(w SUBSEP k SUBSEP "x1", ex[1]); add(w SUBSEP k SUBSEP "x2", ex[2]); add(w SUBSEP k SUBSEP "x3", ex[3]);
 }
 END {
-  print "| workload | Cairn req/s | etcd req/s | Cairn / etcd | Cairn p99 ms | etcd p99 ms | Cairn peak RSS MB | etcd peak RSS MB | Cairn data MB | etcd data MB |";
-  print "|---|---|---|---|---|---|---|---|---|---|";
+  print "| workload | Cairn req/s | etcd req/s | Cairn / etcd | Cairn p99 ms | etcd p99 ms | Cairn CPU µs/req | etcd CPU µs/req | Cairn peak RSS MB | etcd peak RSS MB | Cairn data MB | etcd data MB |";
+  print "|---|---|---|---|---|---|---|---|---|---|---|---|";
   n = split(order, names, " ");
   for (i = 1; i <= n; i++) {
     w = names[i]; c = w SUBSEP "cairn" SUBSEP; e = w SUBSEP "etcd" SUBSEP;
     cr = median(c "rps"); er = median(e "rps");
     ratio = (cr != "" && er != "" && er > 0) ? sprintf("%.2f", cr / er) : "–";
     errs = median(c "err") + median(e "err");
-    printf "| %s | %s [%s] | %s [%s] | **%s** | %s | %s | %s | %s | %s | %s |%s\n", w,
+    printf "| %s | %s [%s] | %s [%s] | **%s** | %s | %s | %s | %s | %s | %s | %s | %s |%s\n", w,
       fmt(cr, 0), all(c "rps"), fmt(er, 0), all(e "rps"), ratio,
-      fmt(median(c "p99"), 2), fmt(median(e "p99"), 2), fmt(median(c "hwm"), 0), fmt(median(e "hwm"), 0),
+      fmt(median(c "p99"), 2), fmt(median(e "p99"), 2), fmt(median(c "cpu"), 1), fmt(median(e "cpu"), 1),
+      fmt(median(c "hwm"), 0), fmt(median(e "hwm"), 0),
       fmt(median(c "data"), 0), fmt(median(e "data"), 0), (errs > 0 ? " errors!" : "");
     if (w ~ /^watch/) {
-      printf "| ↳ watch events delivered/s; p99 ms of delay from put response to event | %s | %s | %s | %s | %s | | | | |\n",
+      printf "| ↳ watch events delivered/s; p99 ms of delay from put response to event | %s | %s | %s | %s | %s | | | | | | |\n",
         fmt(median(c "x1"), 0), fmt(median(e "x1"), 0),
         (median(e "x1") > 0) ? sprintf("%.2f", median(c "x1") / median(e "x1")) : "–",
         fmt(median(c "x2"), 3), fmt(median(e "x2"), 3);
@@ -291,7 +306,7 @@ mode="full"; [ "$QUICK" = 1 ] && mode="QUICK=1 (small totals)"
 report=$(cat <<EOF
 Run of $(date -u +"%Y-%m-%d %H:%M UTC"), commit $commit$dirty, $mode, $ROUNDS round(s) per server, $fsync_note, $(nproc) CPUs, $(go version | cut -d' ' -f3).
 Load average at start $load_start, at end $load_end; 1-minute load before each run $load_min–$load_max. Took ${elapsed}s$([ "$skipped" -gt 0 ] && echo "; $skipped runs skipped by MAX_SECONDS").
-Medians over rounds, each round's req/s in brackets; peak RSS is the server's VmHWM (the largest member for 3-member rows), data the data dir (\`du\`, largest member) after the run.
+Medians over rounds, each round's req/s in brackets. CPU µs/req is the server's user + system CPU time during the measured command (all members for 3-member rows) over its successful requests: unlike req/s, it hardly depends on what else runs on the machine. Peak RSS is the server's VmHWM (the largest member for 3-member rows), data the data dir (\`du\`, largest member) after the run.
 
 $table
 EOF
