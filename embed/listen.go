@@ -2,7 +2,6 @@ package embed
 
 import (
 	"bufio"
-	"errors"
 	"net"
 	"net/url"
 	"sync"
@@ -114,5 +113,3 @@ func (l *chanListener) Close() error {
 }
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
-
-var errServerClosed = errors.New("embed: server closed")

@@ -88,12 +88,6 @@ func (wb *Batch) Compact(rev int64) error {
 	return nil
 }
 
-// Read returns a read view of the batch at its current revision, as a write
-// transaction with no changes would see it.
-func (wb *Batch) Range(ctx context.Context, key, end []byte, ro RangeOptions) (*RangeResult, error) {
-	return rangeKeys(ctx, wb.b, key, end, wb.rev, wb.compactRev, ro)
-}
-
 // TxnWrite is one write transaction: all its changes share revision
 // beginRev+1, with sub-revisions in order.
 type TxnWrite struct {

@@ -54,9 +54,6 @@ type Transport struct {
 
 	mu    sync.Mutex
 	peers map[uint64]*peer
-
-	stop chan struct{}
-	wg   sync.WaitGroup
 }
 
 // New returns a transport for member id.
@@ -64,7 +61,7 @@ func New(id uint64, h Handlers, lg *slog.Logger) *Transport {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	return &Transport{id: id, h: h, lg: lg, peers: map[uint64]*peer{}, stop: make(chan struct{})}
+	return &Transport{id: id, h: h, lg: lg, peers: map[uint64]*peer{}}
 }
 
 // SetPeer adds peer id at urls, or updates its URLs.
