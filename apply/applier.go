@@ -192,10 +192,19 @@ func (a *Applier) applyConfChange(wb *mvcc.Batch, e *raftpb.Entry) (Result, bool
 	return Result{ID: ch.RequestID, Resp: ch}, true
 }
 
+// Restore sets the applied index after a snapshot replaced the state.
+func (a *Applier) Restore(applied uint64) { a.applied = applied }
+
 // AppliedIndex reads the applied index and its term from storage (0, 0 for
 // a fresh store).
 func AppliedIndex(eng *storage.Engine) (index, term uint64, err error) {
-	v, ok, err := storage.GetCopy(eng.DB, metaApplied)
+	return AppliedIndexOf(eng.DB)
+}
+
+// AppliedIndexOf reads the applied index and its term from r (a Pebble
+// snapshot, say).
+func AppliedIndexOf(r pebble.Reader) (index, term uint64, err error) {
+	v, ok, err := storage.GetCopy(r, metaApplied)
 	if err != nil || !ok {
 		return 0, 0, err
 	}

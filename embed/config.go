@@ -58,6 +58,10 @@ type Config struct {
 	// SnapshotCount is the number of applied Raft entries between Raft log
 	// compactions (etcd --snapshot-count).
 	SnapshotCount uint64
+	// SnapshotCatchUpEntries is how many applied entries a log compaction
+	// keeps for slow followers (etcd --snapshot-catchup-entries); a
+	// follower further behind gets a snapshot. 0 means 5000.
+	SnapshotCatchUpEntries uint64
 	// MaxRequestBytes is the largest client request accepted, in bytes
 	// (etcd --max-request-bytes). Larger ones fail with ErrRequestTooLarge.
 	MaxRequestBytes uint

@@ -98,6 +98,7 @@ func (s *Server) start() error {
 		InitialClusterToken: s.cfg.InitialClusterToken,
 		InitialClusterState: s.cfg.InitialClusterState,
 		SnapshotCount:       s.cfg.SnapshotCount,
+		CatchUpEntries:      s.cfg.SnapshotCatchUpEntries,
 		MaxRequestBytes:     s.cfg.MaxRequestBytes,
 		QuotaBackendBytes:   s.cfg.QuotaBackendBytes,
 		TickInterval:        s.cfg.tickInterval(),

@@ -60,8 +60,17 @@ func Open(eng *storage.Engine, cfg Config) (*Lessor, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	le := &Lessor{db: eng.DB, now: cfg.Now, minTTL: cfg.MinTTL, leases: map[int64]*lease{}}
-	it, err := eng.DB.NewIter(&pebble.IterOptions{
+	le := &Lessor{db: eng.DB, now: cfg.Now, minTTL: cfg.MinTTL}
+	var err error
+	if le.leases, err = loadLeases(eng.DB); err != nil {
+		return nil, err
+	}
+	return le, nil
+}
+
+func loadLeases(db *pebble.DB) (map[int64]*lease, error) {
+	leases := map[int64]*lease{}
+	it, err := db.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{storage.KeyspaceLeases},
 		UpperBound: storage.KeyspaceEnd(storage.KeyspaceLeases),
 	})
@@ -75,9 +84,32 @@ func Open(eng *storage.Engine, cfg Config) (*Lessor, error) {
 			return nil, fmt.Errorf("lease: corrupt lease record %x", k)
 		}
 		id := int64(binary.BigEndian.Uint64(k[1:]))
-		le.leases[id] = &lease{Lease: Lease{ID: id, TTL: int64(binary.BigEndian.Uint64(v[:8])), RemainingTTL: int64(binary.BigEndian.Uint64(v[8:]))}, index: -1}
+		leases[id] = &lease{Lease: Lease{ID: id, TTL: int64(binary.BigEndian.Uint64(v[:8])), RemainingTTL: int64(binary.BigEndian.Uint64(v[8:]))}, index: -1}
 	}
-	return le, it.Error()
+	return leases, it.Error()
+}
+
+// Restore reloads the leases from storage after a snapshot replaced them.
+// A primary lessor restarts their expiry as Promote does.
+func (le *Lessor) Restore(extend time.Duration) error {
+	leases, err := loadLeases(le.db)
+	if err != nil {
+		return err
+	}
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	le.leases = leases
+	le.expiry = le.expiry[:0]
+	for id, ch := range le.inflight {
+		close(ch)
+		delete(le.inflight, id)
+	}
+	if le.primary {
+		for _, l := range le.leases {
+			le.refreshLocked(l, extend)
+		}
+	}
+	return nil
 }
 
 func leaseKey(id int64) []byte {

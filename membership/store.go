@@ -182,6 +182,22 @@ func Load(r pebble.Reader) (*Cluster, error) {
 	return c, rit.Error()
 }
 
+// Reload rereads the member list and the removed members from r, after a
+// snapshot replaced them; the cluster and local IDs stay.
+func (c *Cluster) Reload(r pebble.Reader) error {
+	fresh, err := Load(r)
+	if err != nil {
+		return err
+	}
+	if fresh.ID != c.ID {
+		return fmt.Errorf("membership: the state belongs to cluster %x, not %x", fresh.ID, c.ID)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Members, c.removed = fresh.Members, fresh.removed
+	return nil
+}
+
 func memberKey(id uint64) []byte {
 	return storage.AppendUint64([]byte{storage.KeyspaceMembers}, id)
 }

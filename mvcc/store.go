@@ -42,28 +42,57 @@ func Open(eng *storage.Engine, lg *slog.Logger) (*Store, error) {
 		lg = slog.Default()
 	}
 	s := &Store{eng: eng, lg: lg}
-	rev, err := readMetaInt(eng.DB, metaRev, 1)
-	if err != nil {
-		return nil, fmt.Errorf("mvcc: read revision: %w", err)
+	if err := s.load(); err != nil {
+		return nil, err
 	}
-	compactRev, err := readMetaInt(eng.DB, metaCompact, -1)
+	return s, nil
+}
+
+// load reads the revisions and starts compaction where it stopped.
+func (s *Store) load() error {
+	rev, err := readMetaInt(s.eng.DB, metaRev, 1)
 	if err != nil {
-		return nil, fmt.Errorf("mvcc: read compacted revision: %w", err)
+		return fmt.Errorf("mvcc: read revision: %w", err)
 	}
-	done, err := readMetaInt(eng.DB, metaCompactDone, -1)
+	compactRev, err := readMetaInt(s.eng.DB, metaCompact, -1)
 	if err != nil {
-		return nil, fmt.Errorf("mvcc: read compaction progress: %w", err)
+		return fmt.Errorf("mvcc: read compacted revision: %w", err)
+	}
+	done, err := readMetaInt(s.eng.DB, metaCompactDone, -1)
+	if err != nil {
+		return fmt.Errorf("mvcc: read compaction progress: %w", err)
 	}
 	s.mu.rev, s.mu.compactRev = rev, compactRev
 	s.compactor = newCompactor(s, done)
 	if compactRev > done {
 		s.compactor.schedule(compactRev)
 	}
-	return s, nil
+	return nil
+}
+
+// Restore replaces the store's content, as a snapshot install does: it
+// stops background compaction, runs install (which rewrites the store's
+// keys atomically), then reloads the revisions and resumes compaction.
+// Reads started before it see the old content, reads after it the new. The
+// caller must not write to the store meanwhile.
+func (s *Store) Restore(install func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.compactor.close()
+	err := install()
+	if lerr := s.load(); err == nil {
+		err = lerr
+	}
+	return err
 }
 
 // Close stops background compaction and waits for it.
-func (s *Store) Close() { s.compactor.close() }
+func (s *Store) Close() {
+	s.mu.RLock()
+	c := s.compactor
+	s.mu.RUnlock()
+	c.close()
+}
 
 // Rev is the current store revision.
 func (s *Store) Rev() int64 {
@@ -92,7 +121,10 @@ func (s *Store) Read() *ReadTxn {
 // WaitCompacted blocks until old versions at or below rev are physically
 // removed, or ctx ends.
 func (s *Store) WaitCompacted(ctx context.Context, rev int64) error {
-	return s.compactor.wait(ctx, rev)
+	s.mu.RLock()
+	c := s.compactor
+	s.mu.RUnlock()
+	return c.wait(ctx, rev)
 }
 
 func readMetaInt(r pebble.Reader, key []byte, def int64) (int64, error) {

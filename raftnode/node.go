@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
+	"os"
 	"sync"
 	"time"
 
@@ -17,10 +20,10 @@ import (
 // ErrStopped is returned for requests made after Stop.
 var ErrStopped = errors.New("raftnode: stopped")
 
-// catchUpEntries is how many applied entries the log keeps behind a log
-// compaction, so a lagging member can catch up without a snapshot (as
-// etcd's --snapshot-catchup-entries).
-const catchUpEntries = 5000
+// DefaultCatchUpEntries is how many applied entries the log keeps behind a
+// log compaction, so a lagging member can catch up without a snapshot (as
+// etcd's --snapshot-catchup-entries default).
+const DefaultCatchUpEntries = 5000
 
 // Config configures a Node.
 type Config struct {
@@ -34,8 +37,12 @@ type Config struct {
 	// timeout in ticks (etcd --election-timeout / --heartbeat-interval).
 	TickInterval  time.Duration
 	ElectionTicks int
-	// SnapshotCount is the number of applied entries between log compactions.
-	SnapshotCount uint64
+	// SnapshotCount is the number of applied entries between log
+	// compactions; CatchUpEntries how many applied entries a compaction
+	// keeps (etcd --snapshot-count, --snapshot-catchup-entries; 0 means
+	// DefaultCatchUpEntries). A member further behind gets a snapshot.
+	SnapshotCount  uint64
+	CatchUpEntries uint64
 	// NoSync skips fsync (etcd --unsafe-no-fsync).
 	NoSync bool
 	// Transport sends messages to peers; nil for a single member.
@@ -60,6 +67,42 @@ type Status struct {
 	ID, Lead, Term, Commit, Applied uint64
 }
 
+// Apply is what the apply loop receives, in log order: committed entries,
+// or a snapshot to install in their place.
+type Apply struct {
+	Entries  []raftpb.Entry
+	Snapshot *SnapshotInstall
+}
+
+// SnapshotInstall is a snapshot received from the leader and accepted by
+// Raft. The apply loop, once every earlier entry is applied, stops its
+// writers, calls Install, reloads its state from storage (now at
+// Metadata.Index) and calls Done; the Raft loop waits for that.
+type SnapshotInstall struct {
+	Metadata raftpb.SnapshotMetadata
+	eng      *storage.Engine
+	path     string
+	done     chan error
+}
+
+// Install replaces the state and the Raft log with the snapshot, in one
+// atomic step: a crash leaves either the old state or the new one.
+func (s *SnapshotInstall) Install() error { return s.eng.IngestSnapshot(s.path) }
+
+// Done reports the outcome of the install to the Raft loop; an error stops it.
+func (s *SnapshotInstall) Done(err error) { s.done <- err }
+
+type snapStatus struct {
+	to uint64
+	ok bool
+}
+
+// confPoint is the conf state as of a log index.
+type confPoint struct {
+	index uint64
+	cs    raftpb.ConfState
+}
+
 type proposal struct {
 	data []byte
 	cc   *raftpb.ConfChangeV2 // a conf change instead of data
@@ -76,7 +119,9 @@ type Node struct {
 	proposeC   chan proposal
 	readIndexC chan []byte
 	appliedC   chan uint64
-	committedC chan []raftpb.Entry
+	committedC chan Apply
+	snapC      chan raftpb.Message
+	snapStatC  chan snapStatus
 	readStateC chan ReadState
 	leaderC    chan struct{}
 	stepC      chan raftpb.Message
@@ -87,7 +132,14 @@ type Node struct {
 	mu     sync.Mutex
 	status Status
 
-	confState raftpb.ConfState // owned by the loop
+	confState   raftpb.ConfState // owned by the loop
+	lastCompact uint64           // the log's compaction index; owned by the loop
+	compactedAt uint64           // the applied index at the last compaction; owned by the loop
+
+	// confMu guards confHist: the conf state after each conf change from
+	// the log's compaction index on, for ConfStateAt.
+	confMu   sync.Mutex
+	confHist []confPoint
 
 	stop chan struct{}
 	done chan struct{}
@@ -109,10 +161,29 @@ func Start(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("raftnode: bootstrap: %w", err)
 		}
 	}
+	if cfg.CatchUpEntries == 0 {
+		cfg.CatchUpEntries = DefaultCatchUpEntries
+	}
+	// A snapshot received but not installed before a restart is of no use:
+	// the leader sends another.
+	if err := cfg.Engine.RemoveSnapshotFiles(""); err != nil {
+		return nil, fmt.Errorf("raftnode: %w", err)
+	}
 	snap, _ := ls.ms.Snapshot()
 	applied := cfg.Applied
 	if applied < snap.Metadata.Index {
 		applied = snap.Metadata.Index
+	}
+	// A crash right after a snapshot install leaves the hard state of
+	// before it: the snapshot's index is committed, raise it.
+	if hs, _, _ := ls.ms.InitialState(); !raft.IsEmptyHardState(hs) && hs.Commit < snap.Metadata.Index {
+		hs.Commit = snap.Metadata.Index
+		if hs.Term < snap.Metadata.Term {
+			hs.Term, hs.Vote = snap.Metadata.Term, 0
+		}
+		if err := ls.ms.SetHardState(hs); err != nil {
+			return nil, err
+		}
 	}
 	// The state machine never applies past the durable commit index (the
 	// hard state is written before entries are handed to apply), but if a
@@ -147,7 +218,9 @@ func Start(cfg Config) (*Node, error) {
 		proposeC:   make(chan proposal, 1024),
 		readIndexC: make(chan []byte, 64),
 		appliedC:   make(chan uint64, 64),
-		committedC: make(chan []raftpb.Entry, 256),
+		committedC: make(chan Apply, 256),
+		snapC:      make(chan raftpb.Message, 16),
+		snapStatC:  make(chan snapStatus, 64),
 		readStateC: make(chan ReadState, 64),
 		leaderC:    make(chan struct{}, 1),
 		stepC:      make(chan raftpb.Message, 4096),
@@ -157,6 +230,24 @@ func Start(cfg Config) (*Node, error) {
 		done:       make(chan struct{}),
 	}
 	n.status = Status{ID: cfg.ID, Applied: applied}
+	n.lastCompact, n.compactedAt = snap.Metadata.Index, snap.Metadata.Index
+	n.confState = snap.Metadata.ConfState
+	n.confHist = []confPoint{{snap.Metadata.Index, snap.Metadata.ConfState}}
+	// Raft does not hand out entries up to the applied index again, but its
+	// configuration starts from the snapshot's: replay the conf changes
+	// applied since, as they were when first committed.
+	if applied > snap.Metadata.Index {
+		ents, err := ls.ms.Entries(snap.Metadata.Index+1, applied+1, math.MaxUint64)
+		if err != nil {
+			return nil, fmt.Errorf("raftnode: read applied entries: %w", err)
+		}
+		for _, e := range ents {
+			if e.Type == raftpb.EntryConfChange || e.Type == raftpb.EntryConfChangeV2 {
+				n.confState = n.applyConfChange(e)
+				n.recordConf(e.Index, n.confState)
+			}
+		}
+	}
 	// A single voter need not wait an election timeout to lead.
 	if len(cfg.Voters) == 1 && cfg.Voters[0] == cfg.ID {
 		_ = rn.Campaign()
@@ -165,8 +256,104 @@ func Start(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// Committed delivers committed entries, in log order, for the apply loop.
-func (n *Node) Committed() <-chan []raftpb.Entry { return n.committedC }
+// Committed delivers committed entries and snapshots, in log order, for
+// the apply loop.
+func (n *Node) Committed() <-chan Apply { return n.committedC }
+
+// SnapshotRequests delivers, on the leader, Raft's requests to send a
+// snapshot to a member too far behind for the log (MsgSnap). The receiver
+// fills in the metadata of the state it sends (an applied index at or
+// after the one asked for), streams it, and calls ReportSnapshot.
+func (n *Node) SnapshotRequests() <-chan raftpb.Message { return n.snapC }
+
+// ReportSnapshot tells Raft whether a snapshot reached member to.
+func (n *Node) ReportSnapshot(to uint64, ok bool) {
+	select {
+	case n.snapStatC <- snapStatus{to, ok}:
+	case <-n.done:
+	}
+}
+
+// ConfStateAt is the Raft configuration as of log index (which must not be
+// below the log's compaction index): what a snapshot of the state at that
+// index carries.
+func (n *Node) ConfStateAt(index uint64) raftpb.ConfState {
+	n.confMu.Lock()
+	defer n.confMu.Unlock()
+	cs := n.confHist[0].cs
+	for _, p := range n.confHist {
+		if p.index > index {
+			break
+		}
+		cs = p.cs
+	}
+	return cs
+}
+
+func (n *Node) recordConf(index uint64, cs raftpb.ConfState) {
+	n.confMu.Lock()
+	defer n.confMu.Unlock()
+	n.confHist = append(n.confHist, confPoint{index, cs})
+}
+
+// resetConf forgets the history before index, or all of it for a snapshot.
+func (n *Node) resetConf(index uint64, snapshot *raftpb.ConfState) {
+	n.confMu.Lock()
+	defer n.confMu.Unlock()
+	if snapshot != nil {
+		n.confHist = []confPoint{{index, *snapshot}}
+		return
+	}
+	i := 0
+	for i+1 < len(n.confHist) && n.confHist[i+1].index <= index {
+		i++
+	}
+	n.confHist = n.confHist[i:]
+}
+
+// ReceiveSnapshot writes the state streamed with snapshot message m (next
+// returns its keys in order, then io.EOF) into a snapshot file, then hands
+// m to Raft, which installs it through the apply loop if it still needs it.
+func (n *Node) ReceiveSnapshot(m raftpb.Message, next func() (key, value []byte, err error)) error {
+	if m.Type != raftpb.MsgSnap || m.Snapshot == nil {
+		return fmt.Errorf("raftnode: %s is not a snapshot message", m.Type)
+	}
+	meta, err := m.Snapshot.Metadata.Marshal()
+	if err != nil {
+		return err
+	}
+	f, err := n.cfg.Engine.CreateSnapshotFile(map[string][]byte{string(keySnapshot): meta})
+	if err != nil {
+		return err
+	}
+	for {
+		k, v, err := next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err == nil {
+			err = f.Add(k, v)
+		}
+		if err != nil {
+			f.Abort()
+			return err
+		}
+	}
+	keys := f.Keys()
+	path, err := f.Finish()
+	if err != nil {
+		return err
+	}
+	n.lg.Info("received snapshot", "from", fmt.Sprintf("%x", m.From), "index", m.Snapshot.Metadata.Index, "term", m.Snapshot.Metadata.Term, "keys", keys)
+	m.Snapshot = &raftpb.Snapshot{Metadata: m.Snapshot.Metadata, Data: []byte(path)}
+	select {
+	case n.stepC <- m:
+		return nil
+	case <-n.done:
+		_ = os.Remove(path)
+		return ErrStopped
+	}
+}
 
 // LeaderChanged receives a value after the leader or this node's role
 // changed (coalesced: read Status for the news).
@@ -324,10 +511,6 @@ func (n *Node) run(applied uint64) {
 	defer close(n.committedC)
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
-	snap, _ := n.ls.ms.Snapshot()
-	lastCompact := snap.Metadata.Index // the log's compaction index
-	compactedAt := lastCompact         // the applied index at the last compaction
-	n.confState = snap.Metadata.ConfState
 	for {
 		select {
 		case <-n.stop:
@@ -358,6 +541,12 @@ func (n *Node) run(applied uint64) {
 			}
 		case id := <-n.unreachC:
 			n.rn.ReportUnreachable(id)
+		case s := <-n.snapStatC:
+			st := raft.SnapshotFinish
+			if !s.ok {
+				st = raft.SnapshotFailure
+			}
+			n.rn.ReportSnapshot(s.to, st)
 		case f := <-n.inspectC:
 			f(n.rn)
 		case idx := <-n.appliedC:
@@ -365,16 +554,17 @@ func (n *Node) run(applied uint64) {
 				applied = idx
 			}
 			// Every SnapshotCount applied entries, drop the log up to
-			// catchUpEntries behind the applied index (or less, to keep
-			// what a follower still needs).
-			if applied-compactedAt >= n.cfg.SnapshotCount && applied > catchUpEntries {
-				compactedAt = applied
-				if idx := n.compactIndex(applied - catchUpEntries); idx > lastCompact {
-					if err := n.ls.compact(idx, n.confState); err != nil {
+			// CatchUpEntries behind the applied index; a member that
+			// needs what is gone gets a snapshot.
+			if applied >= n.compactedAt+n.cfg.SnapshotCount && applied > n.cfg.CatchUpEntries {
+				n.compactedAt = applied
+				if idx := applied - n.cfg.CatchUpEntries; idx > n.lastCompact {
+					if err := n.ls.compact(idx, n.ConfStateAt(idx)); err != nil {
 						n.fail(fmt.Errorf("raftnode: compact log: %w", err))
 						return
 					}
-					lastCompact = idx
+					n.lastCompact = idx
+					n.resetConf(idx, nil)
 				}
 			}
 		}
@@ -394,6 +584,11 @@ func (n *Node) run(applied uint64) {
 // loop, then Advance.
 func (n *Node) handleReady() error {
 	rd := n.rn.Ready()
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.installSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
 	if err := n.ls.save(&rd); err != nil {
 		return fmt.Errorf("raftnode: persist: %w", err)
 	}
@@ -411,10 +606,11 @@ func (n *Node) handleReady() error {
 		for _, e := range rd.CommittedEntries {
 			if e.Type == raftpb.EntryConfChange || e.Type == raftpb.EntryConfChangeV2 {
 				n.confState = n.applyConfChange(e)
+				n.recordConf(e.Index, n.confState)
 			}
 		}
 		select {
-		case n.committedC <- rd.CommittedEntries:
+		case n.committedC <- Apply{Entries: rd.CommittedEntries}:
 		case <-n.stop:
 			return ErrStopped
 		}
@@ -424,45 +620,60 @@ func (n *Node) handleReady() error {
 	return nil
 }
 
+// installSnapshot has the apply loop install a snapshot Raft accepted
+// (after every entry before it), then makes Raft's storage start at it.
+// The file holds the new Raft snapshot metadata and clears the old log, so
+// the install persists the Raft side too.
+func (n *Node) installSnapshot(snap raftpb.Snapshot) error {
+	inst := &SnapshotInstall{Metadata: snap.Metadata, eng: n.cfg.Engine, path: string(snap.Data), done: make(chan error, 1)}
+	select {
+	case n.committedC <- Apply{Snapshot: inst}:
+	case <-n.stop:
+		return ErrStopped
+	}
+	select {
+	case err := <-inst.done:
+		if err != nil {
+			return fmt.Errorf("raftnode: install snapshot at index %d: %w", snap.Metadata.Index, err)
+		}
+	case <-n.stop:
+		return ErrStopped
+	}
+	if err := n.ls.ms.ApplySnapshot(raftpb.Snapshot{Metadata: snap.Metadata}); err != nil {
+		return fmt.Errorf("raftnode: install snapshot: %w", err)
+	}
+	n.confState = snap.Metadata.ConfState
+	n.resetConf(snap.Metadata.Index, &snap.Metadata.ConfState)
+	n.lastCompact, n.compactedAt = snap.Metadata.Index, snap.Metadata.Index
+	if err := n.cfg.Engine.RemoveSnapshotFiles(""); err != nil {
+		n.lg.Warn("cannot remove old snapshot files", "error", err)
+	}
+	n.lg.Info("installed snapshot", "index", snap.Metadata.Index, "term", snap.Metadata.Term)
+	return nil
+}
+
 func (n *Node) step(m raftpb.Message) {
 	if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 		n.lg.Debug("raft step failed", "type", m.Type.String(), "from", fmt.Sprintf("%x", m.From), "error", err)
 	}
 }
 
-// send hands messages to the transport. Snapshots are not transferred yet
-// (the log is never compacted past a follower's match index instead, see
-// compactIndex), so a snapshot message is reported as failed.
+// send hands messages to the transport, and snapshot messages to whoever
+// reads SnapshotRequests (the state comes from the apply loop).
 func (n *Node) send(msgs []raftpb.Message) {
 	out := msgs[:0:0]
 	for _, m := range msgs {
 		if m.Type == raftpb.MsgSnap {
-			n.rn.ReportSnapshot(m.To, raft.SnapshotFailure)
+			select {
+			case n.snapC <- m:
+			default:
+				n.rn.ReportSnapshot(m.To, raft.SnapshotFailure)
+			}
 			continue
 		}
 		out = append(out, m)
 	}
 	n.cfg.Transport.Send(out)
-}
-
-// compactIndex lowers a log compaction index to below every follower's
-// match index: until snapshots can be streamed, a follower must always find
-// the entries it needs in the leader's log. On a follower (which does not
-// know its peers' progress) the index stands.
-func (n *Node) compactIndex(idx uint64) uint64 {
-	st := n.rn.Status()
-	if st.RaftState != raft.StateLeader {
-		return idx
-	}
-	for id, pr := range st.Progress {
-		if id != n.cfg.ID && pr.Match < idx {
-			if pr.Match == 0 {
-				return 0
-			}
-			idx = pr.Match
-		}
-	}
-	return idx
 }
 
 func (n *Node) propose(p proposal) {

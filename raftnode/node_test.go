@@ -31,7 +31,8 @@ func nextData(t *testing.T, n *Node, want int) (data []string, last uint64) {
 	timeout := time.After(10 * time.Second)
 	for len(data) < want {
 		select {
-		case ents := <-n.Committed():
+		case a := <-n.Committed():
+			ents := a.Entries
 			for _, e := range ents {
 				last = e.Index
 				if e.Type == raftpb.EntryNormal && len(e.Data) > 0 {
@@ -97,4 +98,45 @@ func TestLogSurvivesRestart(t *testing.T) {
 		t.Fatalf("status %+v, want leader 1 at term >= 2", st)
 	}
 	n.Stop()
+}
+
+// A crash between a snapshot's install (which writes its metadata and
+// clears the log) and the next hard state write leaves a commit index
+// below the snapshot's: the node starts anyway, committed up to it.
+func TestStartAfterSnapshotInstallCrash(t *testing.T) {
+	eng, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	n := startNode(t, eng, 0)
+	propose(t, n, "a")
+	nextData(t, n, 1)
+	n.Stop()
+
+	// What an installed snapshot file leaves: metadata at index 50, term 3,
+	// no log; the hard state still says commit 2, term 2.
+	meta := raftpb.SnapshotMetadata{Index: 50, Term: 3, ConfState: raftpb.ConfState{Voters: []uint64{1}}}
+	mb, _ := meta.Marshal()
+	f, err := eng.CreateSnapshotFile(map[string][]byte{string(keySnapshot): mb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := f.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.IngestSnapshot(path); err != nil {
+		t.Fatal(err)
+	}
+	n = startNode(t, eng, 50)
+	defer n.Stop()
+	propose(t, n, "b")
+	got, last := nextData(t, n, 1)
+	if got[0] != "b" || last <= 50 {
+		t.Fatalf("after the install got %q at index %d, want b after index 50", got, last)
+	}
+	if st := n.Status(); st.Term <= 3 || st.Commit <= 50 {
+		t.Fatalf("status %+v, want term > 3 and commit > 50", st)
+	}
 }

@@ -23,6 +23,9 @@ type Config struct {
 	InitialClusterState string
 	// SnapshotCount is the number of applied entries between Raft log compactions.
 	SnapshotCount uint64
+	// CatchUpEntries is how many applied entries a log compaction keeps
+	// (etcd --snapshot-catchup-entries; 0: 5000).
+	CatchUpEntries uint64
 	// MaxRequestBytes is the largest request accepted, in bytes.
 	MaxRequestBytes uint
 	// QuotaBackendBytes is the storage size, in bytes, above which writes

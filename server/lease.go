@@ -227,7 +227,7 @@ func (m *Member) syncLessorRole() bool {
 		if m.applied.Get() < st.Commit {
 			return false
 		}
-		m.lessor.Promote(time.Duration(m.cfg.ElectionTicks) * m.cfg.TickInterval)
+		m.lessor.Promote(m.leaseExtend())
 	case !leader && m.lessor.IsPrimary():
 		m.lessor.Demote()
 	}

@@ -156,18 +156,20 @@ func (m *Member) start() error {
 		IsRemoved:       func(id uint64) bool { return m.cluster.IsRemoved(id) },
 		Removed:         func() { m.fail(ErrMemberRemoved) },
 		IsLeaseNotFound: func(err error) bool { return errors.Is(err, lease.ErrLeaseNotFound) },
+		Snapshot:        m.receiveSnapshot,
 	}, m.lg)
 	m.node, err = raftnode.Start(raftnode.Config{
-		ID:            cluster.LocalID,
-		Voters:        voters,
-		Engine:        m.eng,
-		Applied:       appliedIndex,
-		TickInterval:  m.cfg.TickInterval,
-		ElectionTicks: m.cfg.ElectionTicks,
-		SnapshotCount: m.cfg.SnapshotCount,
-		NoSync:        m.cfg.NoSync,
-		Transport:     m.transport,
-		Logger:        m.lg,
+		ID:             cluster.LocalID,
+		Voters:         voters,
+		Engine:         m.eng,
+		Applied:        appliedIndex,
+		TickInterval:   m.cfg.TickInterval,
+		ElectionTicks:  m.cfg.ElectionTicks,
+		SnapshotCount:  m.cfg.SnapshotCount,
+		CatchUpEntries: m.cfg.CatchUpEntries,
+		NoSync:         m.cfg.NoSync,
+		Transport:      m.transport,
+		Logger:         m.lg,
 	})
 	if err != nil {
 		return err
@@ -215,31 +217,55 @@ func (m *Member) fail(err error) {
 }
 
 // applyLoop applies committed entries in log order; after each batch
-// commits it wakes the waiting clients.
+// commits it wakes the waiting clients. Between batches it installs the
+// snapshots a follower receives and takes those the leader sends, so that
+// both see the state at an applied index.
 func (m *Member) applyLoop() {
 	defer m.wg.Done()
-	for ents := range m.node.Committed() {
-		res, err := m.applier.Apply(ents)
-		if err != nil {
-			m.fail(err)
-			return
-		}
-		if res.Index == 0 {
-			continue
-		}
-		// Watchers first, then clients: once a client sees a revision,
-		// its events are queued on every synced watcher.
-		m.hub.Notify(res.Batch.Rev(), res.Batch.Events)
-		m.applied.Set(res.Index)
-		m.node.Applied(res.Index)
-		for _, r := range res.Results {
-			m.afterConfChange(r)
-			m.waits.Trigger(r.ID, r)
+	for {
+		select {
+		case a, ok := <-m.node.Committed():
+			if !ok {
+				if err := m.node.Err(); err != nil {
+					m.fail(err)
+				}
+				return
+			}
+			if a.Snapshot != nil {
+				if err := m.installSnapshot(a.Snapshot); err != nil {
+					m.fail(err)
+					return
+				}
+				continue
+			}
+			if err := m.apply(a.Entries); err != nil {
+				m.fail(err)
+				return
+			}
+		case req := <-m.node.SnapshotRequests():
+			m.sendSnapshot(req)
 		}
 	}
-	if err := m.node.Err(); err != nil {
-		m.fail(err)
+}
+
+func (m *Member) apply(ents []raftpb.Entry) error {
+	res, err := m.applier.Apply(ents)
+	if err != nil {
+		return err
 	}
+	if res.Index == 0 {
+		return nil
+	}
+	// Watchers first, then clients: once a client sees a revision, its
+	// events are queued on every synced watcher.
+	m.hub.Notify(res.Batch.Rev(), res.Batch.Events)
+	m.applied.Set(res.Index)
+	m.node.Applied(res.Index)
+	for _, r := range res.Results {
+		m.afterConfChange(r)
+		m.waits.Trigger(r.ID, r)
+	}
+	return nil
 }
 
 // RegisterPeerService adds the peer service (Raft messages, forwarded

@@ -37,8 +37,9 @@ type Options struct {
 type Engine struct {
 	// DB is the Pebble database. Packages above storage read and write it
 	// through batches and iterators, in their own keyspaces.
-	DB  *pebble.DB
-	dir string
+	DB   *pebble.DB
+	dir  string
+	opts *pebble.Options // for writing sstables the DB can ingest
 
 	// size caches the on-disk size: computing it walks Pebble's metrics.
 	size struct {
@@ -103,7 +104,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 			return nil, err
 		}
 	}
-	return &Engine{DB: db, dir: dir}, nil
+	return &Engine{DB: db, dir: dir, opts: po}, nil
 }
 
 // checkDataDir reports whether dir is new (absent, empty, or holding only a

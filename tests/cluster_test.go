@@ -39,14 +39,14 @@ func (m *clusterMember) endpoint() string { return strings.TrimPrefix(m.clientUR
 
 // start execs the member; it does not wait (a member is ready only once a
 // quorum runs).
-func (m *clusterMember) start(t *testing.T, initial string) *proc {
+func (m *clusterMember) start(t *testing.T, initial string, extra ...string) *proc {
 	t.Helper()
-	return startCairn(t,
+	return startCairn(t, append([]string{
 		"--name", m.name, "--data-dir", m.dataDir,
 		"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
 		"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.peerURL,
 		"--initial-cluster", initial, "--initial-cluster-token", "e2e-cluster",
-		"--heartbeat-interval", "50", "--election-timeout", "500")
+		"--heartbeat-interval", "50", "--election-timeout", "500"}, extra...)...)
 }
 
 func waitReady(t *testing.T, p *proc) {

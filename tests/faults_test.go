@@ -98,7 +98,7 @@ func (p *tcpProxy) Heal() {
 
 // proxiedCluster is a cluster whose members reach each other through a
 // proxy in front of each member's peer port.
-func proxiedCluster(t *testing.T, n int) ([]*clusterMember, []*tcpProxy, []*proc, string) {
+func proxiedCluster(t *testing.T, n int, extra ...string) ([]*clusterMember, []*tcpProxy, []*proc, string) {
 	t.Helper()
 	ms, _ := newCluster(t, n)
 	proxies := make([]*tcpProxy, n)
@@ -110,12 +110,12 @@ func proxiedCluster(t *testing.T, n int) ([]*clusterMember, []*tcpProxy, []*proc
 	init := strings.Join(initial, ",")
 	procs := make([]*proc, n)
 	for i, m := range ms {
-		procs[i] = startCairn(t,
+		procs[i] = startCairn(t, append([]string{
 			"--name", m.name, "--data-dir", m.dataDir,
 			"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
-			"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", "http://"+proxies[i].addr(),
+			"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", "http://" + proxies[i].addr(),
 			"--initial-cluster", init, "--initial-cluster-token", "e2e-cluster",
-			"--heartbeat-interval", "50", "--election-timeout", "500")
+			"--heartbeat-interval", "50", "--election-timeout", "500"}, extra...)...)
 	}
 	for _, p := range procs {
 		waitReady(t, p)

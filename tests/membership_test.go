@@ -95,6 +95,41 @@ func TestMembershipLearnerJoinPromoteRemove(t *testing.T) {
 		}
 	}
 
+	// The promotion survives a restart of both: Raft's configuration is
+	// rebuilt from the applied conf changes, so n1 alone is no quorum.
+	startN2 := func() *proc {
+		return startCairn(t,
+			"--name", n2.name, "--data-dir", n2.dataDir,
+			"--listen-client-urls", n2.clientURL, "--advertise-client-urls", n2.clientURL,
+			"--listen-peer-urls", n2.peerURL, "--initial-advertise-peer-urls", n2.peerURL,
+			"--initial-cluster", initial, "--initial-cluster-state", "existing")
+	}
+	p1.kill(t)
+	p2.kill(t)
+	p1 = n1.start(t, n1.name+"="+n1.peerURL)
+	p2 = startN2()
+	waitReady(t, p1)
+	waitReady(t, p2)
+	p2.kill(t)
+	short, cancelShort := context.WithTimeout(ctx, 3*time.Second)
+	_, err = cli.Put(short, "without", "quorum")
+	cancelShort()
+	if err == nil {
+		t.Fatal("a put succeeded on n1 alone after the restart: it forgot n2 is a voter")
+	}
+	p2 = startN2()
+	waitReady(t, p2)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		_, err := cli.Put(ctx, "with", "quorum")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("put with both members back: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	if _, err := cli.MemberRemove(ctx, add.Member.ID); err != nil {
 		t.Fatalf("remove: %v", err)
 	}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,10 @@ type Handlers struct {
 	// messages are refused. Removed is called when a peer refuses ours.
 	IsRemoved func(id uint64) bool
 	Removed   func()
+	// Snapshot stores a snapshot the leader streams: m is the MsgSnap with
+	// its metadata; next yields the state's keys in order, then io.EOF. It
+	// returns once the snapshot is durable and handed to Raft.
+	Snapshot func(m raftpb.Message, next func() (key, value []byte, err error)) error
 }
 
 // Transport is this member's end of the peer network.
@@ -95,6 +100,17 @@ func (t *Transport) SetPeer(id uint64, urls []string) error {
 	}
 	t.peers[id] = p
 	return nil
+}
+
+// Peers lists the IDs of the peers it reaches.
+func (t *Transport) Peers() []uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ids := make([]uint64, 0, len(t.peers))
+	for id := range t.peers {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // RemovePeer forgets peer id.
@@ -244,6 +260,7 @@ const serviceName = "cairn.peer.v1.Peer"
 // dispatches to (gRPC checks the implementation against it).
 type peerService interface {
 	recv(grpc.ServerStream) error
+	recvSnapshot(grpc.ServerStream) error
 }
 
 var serviceDesc = grpc.ServiceDesc{
@@ -254,6 +271,12 @@ var serviceDesc = grpc.ServiceDesc{
 		ClientStreams: true,
 		Handler: func(srv any, s grpc.ServerStream) error {
 			return srv.(peerService).recv(s)
+		},
+	}, {
+		StreamName:    "Snapshot",
+		ClientStreams: true,
+		Handler: func(srv any, s grpc.ServerStream) error {
+			return srv.(peerService).recvSnapshot(s)
 		},
 	}},
 	Methods: []grpc.MethodDesc{
@@ -412,4 +435,151 @@ func FetchBootstrap(ctx context.Context, peerURL string) ([]byte, error) {
 		return nil, err
 	}
 	return resp.b, nil
+}
+
+// A snapshot stream is a sequence of blobs, each tagged by its first byte:
+// one snapMessage (the raftpb.Message), snapData blobs of records (uvarint
+// key length, key, uvarint value length, value) of about snapChunk bytes,
+// and one snapEnd with the number of records, so a cut stream is noticed.
+const (
+	snapMessage byte = 'M'
+	snapData    byte = 'D'
+	snapEnd     byte = 'E'
+	snapChunk        = 1 << 20
+)
+
+// SendSnapshot streams snapshot message m (its metadata filled in) and the
+// state that each yields, in key order, to member m.To. It returns nil once
+// the member has stored the snapshot.
+func (t *Transport) SendSnapshot(ctx context.Context, m raftpb.Message, each func(fn func(key, value []byte) error) error) error {
+	t.mu.Lock()
+	p, ok := t.peers[m.To]
+	t.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("transport: unknown peer %x", m.To)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := p.conn.NewStream(ctx, &serviceDesc.Streams[1], "/"+serviceName+"/Snapshot")
+	if err != nil {
+		return err
+	}
+	head, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := s.SendMsg(&blob{b: append([]byte{snapMessage}, head...)}); err != nil {
+		return err
+	}
+	buf := []byte{snapData}
+	var n uint64
+	err = each(func(k, v []byte) error {
+		buf = binary.AppendUvarint(buf, uint64(len(k)))
+		buf = append(buf, k...)
+		buf = binary.AppendUvarint(buf, uint64(len(v)))
+		buf = append(buf, v...)
+		n++
+		if len(buf) >= snapChunk {
+			if err := s.SendMsg(&blob{b: buf}); err != nil {
+				return err
+			}
+			buf = buf[:1]
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(buf) > 1 {
+		if err := s.SendMsg(&blob{b: buf}); err != nil {
+			return err
+		}
+	}
+	if err := s.SendMsg(&blob{b: binary.AppendUvarint([]byte{snapEnd}, n)}); err != nil {
+		return err
+	}
+	if err := s.CloseSend(); err != nil {
+		return err
+	}
+	return s.RecvMsg(&blob{})
+}
+
+// recvSnapshot hands a streamed snapshot to the Snapshot handler.
+func (t *Transport) recvSnapshot(s grpc.ServerStream) error {
+	var head blob
+	if err := s.RecvMsg(&head); err != nil {
+		return err
+	}
+	var m raftpb.Message
+	if len(head.b) == 0 || head.b[0] != snapMessage || m.Unmarshal(head.b[1:]) != nil || m.Type != raftpb.MsgSnap || m.Snapshot == nil {
+		return status.Error(codes.InvalidArgument, "transport: a snapshot stream must start with its MsgSnap")
+	}
+	if t.h.IsRemoved != nil && t.h.IsRemoved(m.From) {
+		return status.Error(codes.PermissionDenied, "the member has been permanently removed from the cluster")
+	}
+	if t.h.Snapshot == nil {
+		return status.Error(codes.Unimplemented, "transport: snapshots are not accepted")
+	}
+	r := &snapReader{s: s}
+	if err := t.h.Snapshot(m, r.next); err != nil {
+		t.lg.Warn("snapshot from peer failed", "from", fmt.Sprintf("%x", m.From), "index", m.Snapshot.Metadata.Index, "error", err)
+		return status.Error(codes.Aborted, err.Error())
+	}
+	return s.SendMsg(&blob{})
+}
+
+// errBadSnapshotStream is returned for a malformed or cut snapshot stream.
+var errBadSnapshotStream = errors.New("transport: malformed snapshot stream")
+
+type snapReader struct {
+	s    grpc.ServerStream
+	buf  []byte
+	n    uint64
+	done bool
+}
+
+func (r *snapReader) next() (key, value []byte, err error) {
+	for len(r.buf) == 0 {
+		if r.done {
+			return nil, nil, io.EOF
+		}
+		var b blob
+		if err := r.s.RecvMsg(&b); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, nil, fmt.Errorf("%w: it ends without its end mark", errBadSnapshotStream)
+			}
+			return nil, nil, err
+		}
+		if len(b.b) == 0 {
+			return nil, nil, errBadSnapshotStream
+		}
+		switch b.b[0] {
+		case snapData:
+			r.buf = b.b[1:]
+		case snapEnd:
+			n, l := binary.Uvarint(b.b[1:])
+			if l <= 0 || n != r.n {
+				return nil, nil, fmt.Errorf("%w: %d records received, the sender counted %d", errBadSnapshotStream, r.n, n)
+			}
+			r.done = true
+		default:
+			return nil, nil, fmt.Errorf("%w: unknown blob tag %q", errBadSnapshotStream, b.b[0])
+		}
+	}
+	field := func() ([]byte, bool) {
+		l, n := binary.Uvarint(r.buf)
+		if n <= 0 || uint64(len(r.buf)-n) < l {
+			return nil, false
+		}
+		f := r.buf[n : n+int(l)]
+		r.buf = r.buf[n+int(l):]
+		return f, true
+	}
+	k, ok1 := field()
+	v, ok2 := field()
+	if !ok1 || !ok2 {
+		return nil, nil, fmt.Errorf("%w: truncated record", errBadSnapshotStream)
+	}
+	r.n++
+	return k, v, nil
 }

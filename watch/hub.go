@@ -111,6 +111,22 @@ func (h *Hub) Rev() int64 {
 	return h.rev
 }
 
+// Restore is for a store whose content was replaced (a snapshot install)
+// and is now at revision rev: every watcher catches up from storage from
+// its next revision on, as after falling behind.
+func (h *Hub) Restore(rev int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range h.synced.all() {
+		// A synced watcher has every event up to h.rev.
+		w.minRev = max(w.minRev, h.rev+1)
+		h.synced.remove(w)
+		h.unsynced[w] = struct{}{}
+	}
+	h.rev = rev
+	h.kickLocked()
+}
+
 // Notify hands the events of an applied batch, in revision order, to the
 // synced watchers; rev is the store revision after the batch. It never
 // blocks on a watcher.
@@ -408,6 +424,19 @@ func (g *group) remove(w *watcher) {
 			delete(g.points, string(w.key))
 		}
 	}
+}
+
+func (g *group) all() []*watcher {
+	var out []*watcher
+	for _, set := range g.points {
+		for w := range set {
+			out = append(out, w)
+		}
+	}
+	for w := range g.ranges {
+		out = append(out, w)
+	}
+	return out
 }
 
 func (g *group) has(w *watcher) bool {
