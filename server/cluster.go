@@ -142,6 +142,9 @@ func (m *Member) configure(ctx context.Context, ch membership.Change, typ raftpb
 	}
 }
 
+// removedStopDelay is how long a removed member keeps running (etcd: 1 s).
+const removedStopDelay = time.Second
+
 // afterConfChange brings the transport in line with an applied membership
 // change; a member that was removed stops.
 func (m *Member) afterConfChange(r apply.Result) {
@@ -158,7 +161,16 @@ func (m *Member) afterConfChange(r apply.Result) {
 		}
 	case "remove":
 		if ch.Member.ID == m.cluster.LocalID {
-			m.fail(ErrMemberRemoved)
+			// Not at once, as etcd: a leader removing itself must still
+			// tell the others the removal is committed, or they wait for
+			// it forever.
+			go func() {
+				select {
+				case <-time.After(removedStopDelay):
+					m.fail(ErrMemberRemoved)
+				case <-m.stopping:
+				}
+			}()
 			return
 		}
 		m.transport.RemovePeer(ch.Member.ID)

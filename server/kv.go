@@ -104,6 +104,7 @@ func (m *Member) Status() *pb.StatusResponse {
 		RaftAppliedIndex: m.applied.Get(),
 		StorageVersion:   version.ClusterVersion,
 		DbSizeQuota:      m.cfg.QuotaBackendBytes,
+		IsLearner:        m.IsLearner(),
 		DowngradeInfo:    &pb.DowngradeInfo{}, // etcd always sends it, empty when no downgrade runs
 	}
 }

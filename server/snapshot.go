@@ -16,6 +16,10 @@ import (
 // a failure.
 const snapshotSendTimeout = 10 * time.Minute
 
+// snapshotRetryDelay is how long a failed snapshot transfer waits before
+// Raft may try again.
+const snapshotRetryDelay = time.Second
+
 // sendSnapshot answers Raft's request to send a snapshot (req, a MsgSnap
 // whose metadata is that of the log's compaction) with the state as of the
 // applied index: it runs on the apply loop between batches, so a Pebble
@@ -60,6 +64,12 @@ func (m *Member) sendSnapshot(req raftpb.Message) {
 		})
 		if err != nil {
 			m.lg.Warn("sending snapshot failed", "to", fmt.Sprintf("%x", msg.To), "index", index, "error", err)
+			// Raft asks again at the next heartbeat: not at once, or a
+			// member that keeps refusing gets the state ten times a second.
+			select {
+			case <-time.After(snapshotRetryDelay):
+			case <-m.stopping:
+			}
 		} else {
 			m.lg.Info("sent snapshot", "to", fmt.Sprintf("%x", msg.To), "index", index, "term", term,
 				"keys", keys, "bytes", bytes, "took", time.Since(start).Round(time.Millisecond))

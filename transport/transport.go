@@ -464,14 +464,30 @@ func (t *Transport) SendSnapshot(ctx context.Context, m raftpb.Message, each fun
 	if err != nil {
 		return err
 	}
+	// A send fails with io.EOF when the member ended the stream: its
+	// status says why.
+	send := func(b []byte) error {
+		err := s.SendMsg(&blob{b: b})
+		if errors.Is(err, io.EOF) {
+			if rerr := s.RecvMsg(&blob{}); rerr != nil {
+				return rerr
+			}
+		}
+		return err
+	}
 	head, err := m.Marshal()
 	if err != nil {
 		return err
 	}
-	if err := s.SendMsg(&blob{b: append([]byte{snapMessage}, head...)}); err != nil {
+	if err := send(append([]byte{snapMessage}, head...)); err != nil {
 		return err
 	}
-	buf := []byte{snapData}
+	newBuf := func() []byte {
+		b := make([]byte, 1, snapChunk+snapChunk/8)
+		b[0] = snapData
+		return b
+	}
+	buf := newBuf()
 	var n uint64
 	err = each(func(k, v []byte) error {
 		buf = binary.AppendUvarint(buf, uint64(len(k)))
@@ -480,10 +496,10 @@ func (t *Transport) SendSnapshot(ctx context.Context, m raftpb.Message, each fun
 		buf = append(buf, v...)
 		n++
 		if len(buf) >= snapChunk {
-			if err := s.SendMsg(&blob{b: buf}); err != nil {
+			if err := send(buf); err != nil {
 				return err
 			}
-			buf = buf[:1]
+			buf = newBuf() // gRPC may still hold the sent bytes: never reuse them
 		}
 		return nil
 	})
@@ -491,11 +507,11 @@ func (t *Transport) SendSnapshot(ctx context.Context, m raftpb.Message, each fun
 		return err
 	}
 	if len(buf) > 1 {
-		if err := s.SendMsg(&blob{b: buf}); err != nil {
+		if err := send(buf); err != nil {
 			return err
 		}
 	}
-	if err := s.SendMsg(&blob{b: binary.AppendUvarint([]byte{snapEnd}, n)}); err != nil {
+	if err := send(binary.AppendUvarint([]byte{snapEnd}, n)); err != nil {
 		return err
 	}
 	if err := s.CloseSend(); err != nil {
