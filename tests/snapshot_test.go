@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -248,4 +250,70 @@ func TestSnapshotForNewMember(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	waitSameState(t, cli, c2)
+}
+
+// Kill -9 a member at random moments while it catches up by snapshot
+// (during the transfer, the install or the log replay after it): each
+// restart converges on the leader's state, and no received snapshot file
+// is left behind.
+func TestSnapshotKillDuringCatchUp(t *testing.T) {
+	ms, proxies, procs, init := proxiedCluster(t, 3, snapshotFlags...)
+	leader := clusterLeader(t, ms)
+	victim := (leader + 2) % 3
+	lc := dial(t, ms[leader].endpoint())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// About 30 MB of state, so a transfer takes a while.
+	value := strings.Repeat("v", 2000)
+	for i := 0; i < 15000; i += 100 {
+		ops := make([]clientv3.Op, 0, 100)
+		for j := i; j < i+100; j++ {
+			ops = append(ops, clientv3.OpPut(fmt.Sprintf("big/%05d", j), value))
+		}
+		if _, err := lc.Txn(ctx).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := ms[victim]
+	args := append([]string{
+		"--name", m.name, "--data-dir", m.dataDir,
+		"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
+		"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", "http://" + proxies[victim].addr(),
+		"--initial-cluster", init, "--initial-cluster-token", "e2e-cluster",
+		"--heartbeat-interval", "50", "--election-timeout", "500"}, snapshotFlags...)
+	p := procs[victim]
+	installs := 0
+	for round := 0; round < 3; round++ {
+		proxies[victim].Cut()
+		for i := 0; i < 200; i++ {
+			if _, err := lc.Put(ctx, fmt.Sprintf("round%d/%03d", round, i), "x"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		proxies[victim].Heal()
+		time.Sleep(time.Duration(50+round*150) * time.Millisecond)
+		p.kill(t)
+		log := p.stderr.String()
+		if strings.Contains(log, "installed snapshot") {
+			installs++
+		}
+		t.Logf("round %d: killed after: received %v, installed %v", round,
+			strings.Contains(log, "received snapshot"), strings.Contains(log, "installed snapshot"))
+		p = startCairn(t, args...)
+		waitReady(t, p)
+		vc := dial(t, m.endpoint())
+		waitSameState(t, lc, vc)
+		if strings.Contains(p.stderr.String(), "panic") {
+			t.Fatalf("round %d: the restarted member panicked; stderr:\n%s", round, p.stderr)
+		}
+	}
+	if strings.Contains(p.stderr.String(), "installed snapshot") {
+		installs++
+	}
+	if installs == 0 {
+		t.Errorf("no round caught up by snapshot")
+	}
+	if ents, err := os.ReadDir(filepath.Join(m.dataDir, "snap")); err != nil || len(ents) != 0 {
+		t.Errorf("snapshot files left in the data dir: %v (%v)", ents, err)
+	}
 }
