@@ -195,3 +195,32 @@ func (f *fakeStream) RecvMsg(m any) error {
 	f.blobs = f.blobs[1:]
 	return m.(*blob).Unmarshal(b)
 }
+
+// FuzzSnapshotReader: whatever blobs a peer sends, the reader returns
+// records, io.EOF only after a matching end mark, or an error; it never
+// panics or returns a record past the data it got.
+func FuzzSnapshotReader(f *testing.F) {
+	good := append([]byte{snapData}, appendRecord(nil, []byte("k"), []byte("v"))...)
+	f.Add(good, []byte{snapEnd, 1})
+	f.Add([]byte{snapData, 0x80}, []byte{snapEnd, 0})
+	f.Add([]byte{snapData, 5, 'a'}, []byte{})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		r := &snapReader{s: &fakeStream{blobs: [][]byte{a, b}}}
+		total := len(a) + len(b)
+		seen := 0
+		for i := 0; i < total+2; i++ {
+			k, v, err := r.next()
+			if err != nil {
+				if errors.Is(err, io.EOF) && (len(b) == 0 || b[0] != snapEnd) && (len(a) == 0 || a[0] != snapEnd) {
+					t.Fatalf("io.EOF without an end mark: %q %q", a, b)
+				}
+				return
+			}
+			seen += len(k) + len(v)
+			if seen > total {
+				t.Fatalf("records hold %d bytes, the stream only %d", seen, total)
+			}
+		}
+		t.Fatalf("reader did not finish on %q %q", a, b)
+	})
+}
