@@ -17,7 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -238,10 +237,3 @@ func (c *checker) do(req any) (outcome, bool) {
 	return e, false
 }
 
-// code returns the gRPC code of an outcome (codes.OK for a response).
-func (o outcome) code() codes.Code {
-	if o.err == nil {
-		return codes.OK
-	}
-	return o.err.Code()
-}

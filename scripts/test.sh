@@ -5,13 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== go vet (product)"
+# staticcheck at a pinned version, fetched through the module proxy.
+staticcheck="honnef.co/go/tools/cmd/staticcheck@v0.8.2"
+echo "== go vet, staticcheck (product)"
 go vet ./...
+go run "$staticcheck" ./...
 echo "== go test -race (product)"
 go test -race -count=1 -timeout 20m ./...
 if [ -f compat/go.mod ]; then
-  echo "== go vet (compat)"
-  (cd compat && go vet ./...)
+  echo "== go vet, staticcheck (compat)"
+  (cd compat && go vet ./... && go run "$staticcheck" ./...)
   echo "== go test (compat: differential tests against embedded etcd, etcdctl)"
   # -v so the differential tester's summary ("compat: ... compared N
   # requests ...") shows; the full log is printed only if something fails.
