@@ -56,6 +56,9 @@ const maxLearners = 1
 // to be promoted, as etcd's readyPercentThreshold.
 const learnerReadyPercent = 0.9
 
+// Leader is the current leader's member ID, 0 if there is none.
+func (m *Member) Leader() uint64 { return m.node.Status().Lead }
+
 // IsLearner reports whether this member is a learner.
 func (m *Member) IsLearner() bool {
 	self, ok := m.cluster.Member(m.cluster.LocalID)

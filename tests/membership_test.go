@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +70,21 @@ func TestMembershipLearnerJoinPromoteRemove(t *testing.T) {
 	got, err := c2.Get(ctx, "c", clientv3.WithSerializable())
 	if err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Value) != "v-c" {
 		t.Fatalf("serializable read on the learner: %v, %v; want c=v-c", got, err)
+	}
+	// A learner is alive but not ready, as etcd's /livez and /readyz say.
+	for path, want := range map[string]string{
+		"/livez":              "200 ok\n",
+		"/readyz/non_learner": "503 [-]non_learner failed: not supported for learner\n\n",
+	} {
+		resp, err := http.Get(n2.clientURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := fmt.Sprintf("%d %s", resp.StatusCode, body); got != want {
+			t.Errorf("GET %s on the learner: %q, want %q", path, got, want)
+		}
 	}
 	if st, err := c2.Status(ctx, n2.endpoint()); err != nil || !st.IsLearner {
 		t.Fatalf("status of the learner: %+v, %v; want is_learner", st, err)
