@@ -155,6 +155,15 @@ func TestPartitionedFollowerCatchesUp(t *testing.T) {
 	h.waitOps(300) // the majority keeps going
 	// Long enough for the isolated member's election timeout to fire.
 	time.Sleep(1500 * time.Millisecond)
+	// It knows it has no leader; it still serves local reads.
+	for path, want := range map[string]string{
+		"/health":                   `503 {"health":"false","reason":"RAFT NO LEADER"}` + "\n",
+		"/health?serializable=true": `200 {"health":"true","reason":""}`,
+	} {
+		if got := httpGet(t, ms[victim].clientURL+path); got != want {
+			t.Errorf("GET %s on the partitioned member: %q, want %q", path, got, want)
+		}
+	}
 	proxies[victim].Heal()
 	h.waitOps(150)
 	h.check()

@@ -3,9 +3,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -76,13 +73,7 @@ func TestMembershipLearnerJoinPromoteRemove(t *testing.T) {
 		"/livez":              "200 ok\n",
 		"/readyz/non_learner": "503 [-]non_learner failed: not supported for learner\n\n",
 	} {
-		resp, err := http.Get(n2.clientURL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if got := fmt.Sprintf("%d %s", resp.StatusCode, body); got != want {
+		if got := httpGet(t, n2.clientURL+path); got != want {
 			t.Errorf("GET %s on the learner: %q, want %q", path, got, want)
 		}
 	}
@@ -96,16 +87,10 @@ func TestMembershipLearnerJoinPromoteRemove(t *testing.T) {
 		t.Fatalf("promote: %v", err)
 	}
 	// The member learns of its promotion when it applies it.
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	eventually(t, "put on the promoted member", func() error {
 		_, err := c2.Put(ctx, "x", "y")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("put on the promoted member: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 	list, err := cli.MemberList(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -140,16 +125,10 @@ func TestMembershipLearnerJoinPromoteRemove(t *testing.T) {
 	}
 	p2 = startN2()
 	waitReady(t, p2)
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	eventually(t, "put with both members back", func() error {
 		_, err := cli.Put(ctx, "with", "quorum")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("put with both members back: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 
 	if _, err := cli.MemberRemove(ctx, add.Member.ID); err != nil {
 		t.Fatalf("remove: %v", err)

@@ -28,24 +28,30 @@ func dial(t *testing.T, endpoints ...string) *clientv3.Client {
 	return cli
 }
 
-// allKeys is every key a member has, read locally (serializable).
-func allKeys(t *testing.T, cli *clientv3.Client) (*clientv3.GetResponse, error) {
+// allKeys is every key a member has: read locally (serializable), or
+// linearizably, which includes every write acknowledged anywhere.
+func allKeys(t *testing.T, cli *clientv3.Client, linearizable bool) (*clientv3.GetResponse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return cli.Get(ctx, "\x00", clientv3.WithFromKey(), clientv3.WithSerializable())
+	opts := []clientv3.OpOption{clientv3.WithFromKey()}
+	if !linearizable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	return cli.Get(ctx, "\x00", opts...)
 }
 
-// waitSameState waits until cli's member has the state of the leader's
-// (same revision, same keys and versions), and fails the test otherwise.
+// waitSameState waits until cli's member has the cluster's state (same
+// revision, same keys and versions) as a linearizable read through leader
+// sees it, and fails the test otherwise.
 func waitSameState(t *testing.T, leader, cli *clientv3.Client) {
 	t.Helper()
-	want, err := allKeys(t, leader)
+	want, err := allKeys(t, leader, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got, err := allKeys(t, cli)
+		got, err := allKeys(t, cli, false)
 		if err == nil && got.Header.Revision == want.Header.Revision {
 			if g, w := fmt.Sprint(got.Kvs), fmt.Sprint(want.Kvs); g != w {
 				t.Fatalf("member at revision %d has different keys:\n got %s\nwant %s", got.Header.Revision, g, w)
@@ -224,31 +230,22 @@ func TestSnapshotForNewMember(t *testing.T) {
 	if err != nil || len(ml.Members) != 2 {
 		t.Fatalf("member list: %v, %v", ml, err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		var id uint64
-		for _, m := range ml.Members {
-			if m.IsLearner {
-				id = m.ID
-			}
+	var learner uint64
+	for _, m := range ml.Members {
+		if m.IsLearner {
+			learner = m.ID
 		}
-		if _, err := cli.MemberPromote(ctx, id); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("promote: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	// Refused (ErrLearnerNotReady) until the leader sees it caught up.
+	eventually(t, "promote", func() error {
+		_, err := cli.MemberPromote(ctx, learner)
+		return err
+	})
 	// The member learns of its promotion when it applies it.
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	eventually(t, "put on the promoted member", func() error {
 		_, err := c2.Put(ctx, "from-n2", "ok")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("put on the promoted member: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 	waitSameState(t, cli, c2)
 }
 
