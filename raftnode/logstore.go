@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
@@ -21,6 +22,8 @@ type logStore struct {
 	db  *pebble.DB
 	ms  *raft.MemoryStorage
 	off bool // unsafe: no fsync
+	// observeFsync, if set, gets the duration of each synced commit.
+	observeFsync func(time.Duration)
 }
 
 // loadLogStore restores the log from disk. It reports whether the store is
@@ -141,8 +144,12 @@ func (ls *logStore) save(rd *raft.Ready) error {
 	if rd.MustSync && !ls.off {
 		opts = pebble.Sync
 	}
+	start := time.Now()
 	if err := b.Commit(opts); err != nil {
 		return err
+	}
+	if opts == pebble.Sync && ls.observeFsync != nil {
+		ls.observeFsync(time.Since(start))
 	}
 	if !raft.IsEmptyHardState(rd.HardState) {
 		if err := ls.ms.SetHardState(rd.HardState); err != nil {

@@ -48,6 +48,12 @@ type Config struct {
 	// Transport sends messages to peers; nil for a single member.
 	Transport Transport
 	Logger    *slog.Logger
+	// ObserveFsync, if set, is called on the Raft loop with the duration
+	// of each synced write of the log and hard state (etcd's WAL fsync).
+	ObserveFsync func(time.Duration)
+	// ObserveLeader, if set, is called on the Raft loop with the leader's
+	// ID (0: none) whenever the leader or this node's role changes.
+	ObserveLeader func(lead uint64)
 }
 
 // Transport is how the loop reaches peers. Send must not block.
@@ -156,6 +162,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	ls.observeFsync = cfg.ObserveFsync
 	if fresh {
 		if err := ls.bootstrap(cfg.Voters); err != nil {
 			return nil, fmt.Errorf("raftnode: bootstrap: %w", err)
@@ -711,6 +718,9 @@ func (n *Node) publish(rd raft.Ready) {
 	n.mu.Unlock()
 	if rd.SoftState != nil {
 		n.lg.Info("raft state", "leader", fmt.Sprintf("%x", rd.SoftState.Lead), "role", rd.SoftState.RaftState.String())
+		if n.cfg.ObserveLeader != nil {
+			n.cfg.ObserveLeader(rd.SoftState.Lead)
+		}
 		select {
 		case n.leaderC <- struct{}{}:
 		default:

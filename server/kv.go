@@ -19,6 +19,7 @@ func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 	}
 	rt := m.kv.Read()
 	defer rt.End()
+	m.metrics.ranges.Inc()
 	return apply.Range(ctx, rt, r)
 }
 
@@ -54,7 +55,11 @@ func (m *Member) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 		}
 		rt := m.kv.Read()
 		defer rt.End()
-		return apply.ReadOnlyTxn(ctx, rt, r)
+		resp, err := apply.ReadOnlyTxn(ctx, rt, r)
+		if err == nil {
+			m.metrics.observeReadTxn(resp)
+		}
+		return resp, err
 	}
 	if err := m.checkQuota(); err != nil {
 		return nil, err

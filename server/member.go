@@ -47,6 +47,7 @@ type Member struct {
 	reads   readBatcher
 	hub     *watch.Hub
 	lessor  *lease.Lessor
+	metrics *metrics
 	// transport reaches the other members; set before the node starts.
 	transport *transport.Transport
 	// lessorRoleMu serializes promoting and demoting the lessor.
@@ -76,7 +77,7 @@ func New(cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Member{cfg: cfg, lg: lg, eng: eng, stopping: make(chan struct{}), failed: make(chan error, 1), published: make(chan struct{})}
+	m := &Member{cfg: cfg, lg: lg, eng: eng, stopping: make(chan struct{}), failed: make(chan error, 1), published: make(chan struct{}), metrics: newMetrics()}
 	if err := m.start(); err != nil {
 		if m.hub != nil {
 			m.hub.Close()
@@ -135,6 +136,7 @@ func (m *Member) start() error {
 		return err
 	}
 	m.applier = apply.New(m.kv, m.lessor, cluster, appliedIndex)
+	m.applier.WrapCommit = m.metrics.timeCommit
 	m.hub = watch.NewHub(m.kv, m.kv.Rev(), watch.Config{
 		IsCompacted: func(err error) bool { return errors.Is(err, mvcc.ErrCompacted) },
 		Logger:      m.lg,
@@ -157,6 +159,8 @@ func (m *Member) start() error {
 		Removed:         func() { m.fail(ErrMemberRemoved) },
 		IsLeaseNotFound: func(err error) bool { return errors.Is(err, lease.ErrLeaseNotFound) },
 		Snapshot:        m.receiveSnapshot,
+		SentBytes:       m.metrics.sentBytes,
+		ReceivedBytes:   m.metrics.receivedBytes,
 	}, m.lg)
 	m.node, err = raftnode.Start(raftnode.Config{
 		ID:             cluster.LocalID,
@@ -170,6 +174,8 @@ func (m *Member) start() error {
 		NoSync:         m.cfg.NoSync,
 		Transport:      m.transport,
 		Logger:         m.lg,
+		ObserveFsync:   m.metrics.observeFsync,
+		ObserveLeader:  m.metrics.observeLeader(),
 	})
 	if err != nil {
 		return err
@@ -181,6 +187,7 @@ func (m *Member) start() error {
 		}
 	}
 	m.reads.init()
+	m.metrics.registerState(m)
 	m.wg.Add(4)
 	go m.applyLoop()
 	go m.readLoop()
@@ -249,6 +256,7 @@ func (m *Member) applyLoop() {
 }
 
 func (m *Member) apply(ents []raftpb.Entry) error {
+	start := time.Now()
 	res, err := m.applier.Apply(ents)
 	if err != nil {
 		return err
@@ -256,6 +264,7 @@ func (m *Member) apply(ents []raftpb.Entry) error {
 	if res.Index == 0 {
 		return nil
 	}
+	m.metrics.observeApplied(res, time.Since(start))
 	// Watchers first, then clients: once a client sees a revision, its
 	// events are queued on every synced watcher.
 	m.hub.Notify(res.Batch.Rev(), res.Batch.Events)
@@ -333,6 +342,8 @@ func (m *Member) Header(rev int64) *pb.ResponseHeader {
 
 // propose replicates req through Raft and waits for its applied result.
 func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (any, error) {
+	m.metrics.proposalsPending.Inc()
+	defer m.metrics.proposalsPending.Dec()
 	st := m.node.Status()
 	if st.Commit > m.applied.Get()+maxGapBetweenApplyAndCommitIndex {
 		return nil, ErrTooManyRequests
@@ -351,6 +362,7 @@ func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (any,
 	defer cancel()
 	if err := m.node.Propose(ctx, data); err != nil {
 		m.waits.Cancel(id)
+		m.metrics.proposalsFailed.Inc()
 		switch {
 		case errors.Is(err, raftnode.ErrStopped):
 			return nil, ErrStopped
@@ -365,8 +377,10 @@ func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (any,
 		return r.Resp, r.Err
 	case <-ctx.Done():
 		m.waits.Cancel(id)
+		m.metrics.proposalsFailed.Inc()
 		return nil, m.ctxErr(ctx, ctx.Err())
 	case <-m.stopping:
+		m.metrics.proposalsFailed.Inc()
 		return nil, ErrStopped
 	}
 }

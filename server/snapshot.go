@@ -62,6 +62,7 @@ func (m *Member) sendSnapshot(req raftpb.Message) {
 				return fn(k, v)
 			})
 		})
+		m.metrics.snapshotSent(msg.To, err == nil, time.Since(start))
 		if err != nil {
 			m.lg.Warn("sending snapshot failed", "to", fmt.Sprintf("%x", msg.To), "index", index, "error", err)
 			// Raft asks again at the next heartbeat: not at once, or a
@@ -71,6 +72,7 @@ func (m *Member) sendSnapshot(req raftpb.Message) {
 			case <-m.stopping:
 			}
 		} else {
+			m.metrics.sentBytes(msg.To, bytes)
 			m.lg.Info("sent snapshot", "to", fmt.Sprintf("%x", msg.To), "index", index, "term", term,
 				"keys", keys, "bytes", bytes, "took", time.Since(start).Round(time.Millisecond))
 		}
@@ -81,7 +83,18 @@ func (m *Member) sendSnapshot(req raftpb.Message) {
 // receiveSnapshot is the transport's handler for a snapshot the leader
 // streams.
 func (m *Member) receiveSnapshot(msg raftpb.Message, next func() ([]byte, []byte, error)) error {
-	return m.node.ReceiveSnapshot(msg, next)
+	start := time.Now()
+	var bytes int
+	err := m.node.ReceiveSnapshot(msg, func() ([]byte, []byte, error) {
+		k, v, err := next()
+		bytes += len(k) + len(v)
+		return k, v, err
+	})
+	m.metrics.snapshotReceived(msg.From, err == nil, time.Since(start))
+	if err == nil {
+		m.metrics.receivedBytes(msg.From, bytes)
+	}
+	return err
 }
 
 // installSnapshot replaces this member's state with a snapshot Raft

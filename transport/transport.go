@@ -49,6 +49,9 @@ type Handlers struct {
 	// its metadata; next yields the state's keys in order, then io.EOF. It
 	// returns once the snapshot is durable and handed to Raft.
 	Snapshot func(m raftpb.Message, next func() (key, value []byte, err error)) error
+	// SentBytes and ReceivedBytes, if set, count the encoded bytes of the
+	// Raft messages sent to and received from peer id.
+	SentBytes, ReceivedBytes func(id uint64, n int)
 }
 
 // Transport is this member's end of the peer network.
@@ -245,6 +248,9 @@ func (p *peer) stream() error {
 				}
 				return err
 			}
+			if p.t.h.SentBytes != nil {
+				p.t.h.SentBytes(p.id, m.Size())
+			}
 		}
 	}
 }
@@ -299,6 +305,9 @@ func (t *Transport) recv(s grpc.ServerStream) error {
 		}
 		if t.h.IsRemoved != nil && t.h.IsRemoved(m.From) {
 			return status.Error(codes.PermissionDenied, "the member has been permanently removed from the cluster")
+		}
+		if t.h.ReceivedBytes != nil {
+			t.h.ReceivedBytes(m.From, m.Size())
 		}
 		t.h.Step(m)
 	}
