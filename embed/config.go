@@ -24,6 +24,9 @@ const (
 
 	ClusterStateNew      = "new"
 	ClusterStateExisting = "existing"
+
+	MetricsBasic     = "basic"
+	MetricsExtensive = "extensive"
 )
 
 // Config is everything a Cairn member needs to start. The zero value is
@@ -84,6 +87,14 @@ type Config struct {
 	// EnablePprof serves Go runtime profiles under /debug/pprof/ on the
 	// client port (etcd --enable-pprof).
 	EnablePprof bool
+	// Metrics is the detail of the Prometheus metrics served at /metrics
+	// (etcd --metrics): "basic", or "extensive" to add the
+	// grpc_server_handling_seconds histogram. Default "basic".
+	Metrics string
+	// ListenMetricsURLs are extra http:// or unix:// URLs that serve only
+	// /metrics and the health endpoints (/health, /livez, /readyz), as
+	// etcd --listen-metrics-urls; the client URLs serve them too.
+	ListenMetricsURLs []url.URL
 
 	// UnsafeNoFsync disables fsync of the Raft log (etcd --unsafe-no-fsync).
 	// Acknowledged writes may be lost on a crash. For tests only.
@@ -156,6 +167,9 @@ func (c *Config) EnsureDefaults() {
 	if c.WatchProgressNotifyInterval == 0 {
 		c.WatchProgressNotifyInterval = 10 * time.Minute
 	}
+	if c.Metrics == "" {
+		c.Metrics = MetricsBasic
+	}
 }
 
 // Validate reports the first invalid field, naming it as etcd's flag.
@@ -176,6 +190,14 @@ func (c *Config) Validate() error {
 		if u.Scheme != "http" && u.Scheme != "unix" && u.Scheme != "unixs" {
 			return fmt.Errorf("listen URL %q: scheme %q is not supported (want http or unix)", u.String(), u.Scheme)
 		}
+	}
+	for _, u := range c.ListenMetricsURLs {
+		if u.Scheme != "http" && u.Scheme != "unix" && u.Scheme != "unixs" {
+			return fmt.Errorf("--listen-metrics-urls: %q: scheme %q is not supported (want http or unix)", u.String(), u.Scheme)
+		}
+	}
+	if c.Metrics != MetricsBasic && c.Metrics != MetricsExtensive {
+		return fmt.Errorf("--metrics: invalid value %q (want %q or %q)", c.Metrics, MetricsBasic, MetricsExtensive)
 	}
 	if _, err := ParseInitialCluster(c.InitialCluster); err != nil {
 		return fmt.Errorf("--initial-cluster: %w", err)

@@ -79,6 +79,8 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{func(c *Config) { c.InitialCluster = "nope" }, "--initial-cluster"},
 		{func(c *Config) { c.LogLevel = "loud" }, "--log-level"},
 		{func(c *Config) { c.WatchProgressNotifyInterval = time.Millisecond }, "--watch-progress-notify-interval"},
+		{func(c *Config) { c.Metrics = "bogus" }, "--metrics"},
+		{func(c *Config) { c.ListenMetricsURLs = []url.URL{{Scheme: "https", Host: "127.0.0.1:0"}} }, "--listen-metrics-urls"},
 	}
 	for _, tt := range tests {
 		c := testConfig(t.TempDir())

@@ -35,6 +35,9 @@ type Server struct {
 	clientMuxes []*connMux
 	peerMuxes   []*connMux
 	peerGRPC    *grpc.Server
+	// metricsListeners serve metricsHTTP (--listen-metrics-urls).
+	metricsListeners []net.Listener
+	metricsHTTP      *http.Server
 
 	ready   chan struct{}
 	closing chan struct{} // closed when Close begins
@@ -81,6 +84,13 @@ func (s *Server) start() error {
 		}
 		s.peerMuxes = append(s.peerMuxes, newConnMux(l))
 	}
+	for _, u := range s.cfg.ListenMetricsURLs {
+		l, err := listen(u)
+		if err != nil {
+			return fmt.Errorf("listen on metrics URL %s: %w", u.String(), err)
+		}
+		s.metricsListeners = append(s.metricsListeners, l)
+	}
 	initial, err := ParseInitialCluster(s.cfg.InitialCluster)
 	if err != nil {
 		return fmt.Errorf("--initial-cluster: %w", err)
@@ -110,7 +120,8 @@ func (s *Server) start() error {
 		return err
 	}
 	s.grpc = api.NewServer(s.member, api.Options{MaxRequestBytes: s.cfg.MaxRequestBytes, MaxTxnOps: s.cfg.MaxTxnOps,
-		ProgressNotifyInterval: s.cfg.WatchProgressNotifyInterval, Logger: s.lg})
+		ProgressNotifyInterval: s.cfg.WatchProgressNotifyInterval, Logger: s.lg,
+		Metrics: s.member.MetricsRegisterer(), HandlingTime: s.cfg.Metrics == MetricsExtensive})
 	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 	s.peer = &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
 	for _, m := range s.clientMuxes {
@@ -122,6 +133,10 @@ func (s *Server) start() error {
 	for _, m := range s.peerMuxes {
 		s.serve(func() error { return s.peerGRPC.Serve(m.grpc) })
 		s.serve(func() error { return s.peer.Serve(m.http) })
+	}
+	s.metricsHTTP = &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+	for _, l := range s.metricsListeners {
+		s.serve(func() error { return s.metricsHTTP.Serve(l) })
 	}
 	s.wg.Add(1)
 	go func() {
@@ -199,6 +214,27 @@ func (s *Server) ClientEndpoints() []string {
 	return out
 }
 
+// MetricsEndpoints lists the --listen-metrics-urls listeners' addresses,
+// with real ports when a URL asked for port 0.
+func (s *Server) MetricsEndpoints() []string {
+	out := make([]string, 0, len(s.metricsListeners))
+	for _, l := range s.metricsListeners {
+		out = append(out, l.Addr().String())
+	}
+	return out
+}
+
+// metricsHandler serves the --listen-metrics-urls listeners: /metrics and
+// the health endpoints (/health, /livez, /readyz), as etcd's.
+func (s *Server) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", s.member.MetricsHandler())
+	mux.HandleFunc("/health", s.handleHealth)
+	s.handleChecks(mux, "livez", s.livezChecks())
+	s.handleChecks(mux, "readyz", s.readyzChecks())
+	return mux
+}
+
 // Member is the running member, for in-process use.
 func (s *Server) Member() *server.Member { return s.member }
 
@@ -250,6 +286,12 @@ func (s *Server) closeAll() error {
 	}
 	if s.peer != nil {
 		s.peer.Close()
+	}
+	if s.metricsHTTP != nil {
+		s.metricsHTTP.Close()
+	}
+	for _, l := range s.metricsListeners {
+		l.Close() // if never served
 	}
 	var err error
 	if s.member != nil {

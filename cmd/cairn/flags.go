@@ -165,8 +165,11 @@ var flagGroups = []group{
 	{title: "Profiling and monitoring", specs: []spec{
 		{name: "enable-pprof", kind: kindBool, def: "false", help: "Serve runtime profiles under /debug/pprof/.",
 			set: func(c *embed.Config, v parsed) { c.EnablePprof = v.b }},
-		{name: "metrics", def: "basic", help: "Metrics detail: basic or extensive."},
-		{name: "listen-metrics-urls", kind: kindURLs, help: "Extra URLs serving /metrics and /health."},
+		{name: "metrics", kind: kindChoice, choices: []string{embed.MetricsBasic, embed.MetricsExtensive}, def: "basic",
+			help: "Metrics detail: basic, or extensive to add gRPC handling-time histograms.",
+			set:  func(c *embed.Config, v parsed) { c.Metrics = v.text }},
+		{name: "listen-metrics-urls", kind: kindURLs, help: "Extra URLs serving /metrics, /health, /livez and /readyz.",
+			set: func(c *embed.Config, v parsed) { c.ListenMetricsURLs = v.urls }},
 	}},
 	{title: "Logging", specs: []spec{
 		{name: "logger", def: "zap", help: "Logger; only zap."},

@@ -75,6 +75,9 @@ func TestMappedFlags(t *testing.T) {
 		{[]string{"--unsafe-no-fsync"}, func(c *embed.Config) any { return c.UnsafeNoFsync }, true},
 		{[]string{"--unsafe-no-fsync=false"}, func(c *embed.Config) any { return c.UnsafeNoFsync }, false},
 		{[]string{"--log-level", "debug"}, func(c *embed.Config) any { return c.LogLevel }, "debug"},
+		{nil, func(c *embed.Config) any { return c.Metrics }, "basic"},
+		{[]string{"--metrics=extensive"}, func(c *embed.Config) any { return c.Metrics }, "extensive"},
+		{[]string{"--listen-metrics-urls=http://127.0.0.1:2381,http://10.0.0.1:2381"}, func(c *embed.Config) any { return urlStrings(c.ListenMetricsURLs) }, "http://10.0.0.1:2381,http://127.0.0.1:2381"},
 	} {
 		inv := mustParse(t, tc.args, nil)
 		if got := tc.got(inv.cfg); got != tc.want {
@@ -125,6 +128,8 @@ func TestErrors(t *testing.T) {
 		{[]string{"--listen-peer-urls=http://a"}, `invalid value "http://a" for flag --listen-peer-urls: URL address does not have the form "host:port"`, true},
 		{[]string{"--advertise-client-urls=http://a:1/x"}, `invalid value "http://a:1/x" for flag --advertise-client-urls: URL must not contain a path`, true},
 		{[]string{"--listen-metrics-urls=localhost:2381"}, `invalid value "localhost:2381" for flag --listen-metrics-urls`, true},
+		{[]string{"--metrics=bogus"}, `invalid value "bogus" for flag --metrics: valid values are "basic", "extensive"`, true},
+		{[]string{"--listen-metrics-urls=https://127.0.0.1:2381"}, `--listen-metrics-urls: "https://127.0.0.1:2381": scheme "https" is not supported`, false},
 		{[]string{"--initial-cluster-state=old"}, `invalid value "old" for flag --initial-cluster-state: valid values are "new", "existing"`, true},
 		{[]string{"--v2-deprecation=not-yet"}, `invalid value "not-yet" for flag --v2-deprecation`, true},
 		{[]string{"--feature-gates=NoSuchGate=true"}, "unrecognized feature gate: NoSuchGate", true},
