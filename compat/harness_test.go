@@ -236,4 +236,3 @@ func (c *checker) do(req any) (outcome, bool) {
 	}
 	return e, false
 }
-

@@ -35,6 +35,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	serializable := r.URL.Query().Get("serializable") == "true"
 	h := s.checkHealth(r.Context(), serializable)
+	s.member.ReportHealth(h.Health == "true")
 	d, _ := json.Marshal(h)
 	if h.Health != "true" {
 		http.Error(w, string(d), http.StatusServiceUnavailable)
