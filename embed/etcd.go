@@ -17,7 +17,6 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
 
-	"github.com/cairn-kv/cairn/pkg/codec"
 	"github.com/cairn-kv/cairn/server"
 	"github.com/cairn-kv/cairn/server/api"
 	"github.com/cairn-kv/cairn/version"
@@ -128,7 +127,7 @@ func (s *Server) start() error {
 		s.serve(func() error { return s.grpc.Serve(m.grpc) })
 		s.serve(func() error { return s.http.Serve(m.http) })
 	}
-	s.peerGRPC = grpc.NewServer(grpc.ForceServerCodec(codec.Codec{}), grpc.MaxRecvMsgSize(1<<30))
+	s.peerGRPC = grpc.NewServer(server.PeerServerOptions()...)
 	s.member.RegisterPeerService(s.peerGRPC)
 	for _, m := range s.peerMuxes {
 		s.serve(func() error { return s.peerGRPC.Serve(m.grpc) })

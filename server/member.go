@@ -277,6 +277,10 @@ func (m *Member) apply(ents []raftpb.Entry) error {
 	return nil
 }
 
+// PeerServerOptions are the options of the gRPC server on the peer
+// listeners (see RegisterPeerService).
+func PeerServerOptions() []grpc.ServerOption { return transport.ServerOptions() }
+
 // RegisterPeerService adds the peer service (Raft messages, forwarded
 // lease requests) to the gRPC server on the peer listeners.
 func (m *Member) RegisterPeerService(s *grpc.Server) { m.transport.Register(s) }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,4 +224,92 @@ func FuzzSnapshotReader(f *testing.F) {
 		}
 		t.Fatalf("reader did not finish on %q %q", a, b)
 	})
+}
+
+// blackhole forwards TCP to target until frozen; then it drops whatever
+// either side sends, without closing anything, as a dead route does.
+type blackhole struct {
+	l      net.Listener
+	target string
+	frozen atomic.Bool
+}
+
+func newBlackhole(t *testing.T, target string) *blackhole {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blackhole{l: l, target: target}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go b.pipe(c, up)
+			go b.pipe(up, c)
+		}
+	}()
+	return b
+}
+
+func (b *blackhole) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if b.frozen.Load() {
+			continue
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// A snapshot transfer to a peer that stops answering, without the
+// connection being closed, fails once keepalive notices (here within
+// 10 s + 1 s), instead of hanging until TCP gives up many minutes later.
+func TestSendSnapshotToBlackholedPeerFails(t *testing.T) {
+	old := peerKeepaliveTimeout
+	peerKeepaliveTimeout = time.Second
+	defer func() { peerKeepaliveTimeout = old }()
+	addr := serve(t, 2, Handlers{Snapshot: func(m raftpb.Message, next func() ([]byte, []byte, error)) error {
+		for {
+			if _, _, err := next(); err != nil {
+				return err
+			}
+		}
+	}})
+	bh := newBlackhole(t, addr)
+	tr := sender(t, 2, bh.l.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	err := tr.SendSnapshot(ctx, snapMsg(), func(fn func(k, v []byte) error) error {
+		v := make([]byte, 4096)
+		for i := 0; ; i++ {
+			if i == 1000 {
+				bh.frozen.Store(true) // mid-transfer
+			}
+			if err := fn([]byte(fmt.Sprintf("k%09d", i)), v); err != nil {
+				return err
+			}
+		}
+	})
+	took := time.Since(start)
+	if err == nil || ctx.Err() != nil || took > 30*time.Second {
+		t.Fatalf("SendSnapshot to a blackholed peer: %v after %v; want an error within 30 s", err, took)
+	}
+	t.Logf("failed after %v: %v", took.Round(time.Millisecond), err)
 }

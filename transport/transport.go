@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/cairn-kv/cairn/pkg/codec"
@@ -167,9 +168,31 @@ type peer struct {
 
 const queueLen = 4096
 
+// Keepalive on peer connections: a peer that stops answering without
+// closing the connection (a dropped route, a member restarted behind a
+// partition) is noticed within peerKeepaliveTime + peerKeepaliveTimeout,
+// not after TCP's retransmission timeout of many minutes; the stream (or
+// snapshot transfer) then fails and is retried on a new connection.
+// gRPC raises a Time under 10 s to 10 s.
+var (
+	peerKeepaliveTime    = 10 * time.Second
+	peerKeepaliveTimeout = 5 * time.Second
+)
+
+// ServerOptions are the gRPC server options of the peer listener: the
+// codec, message size, and a keepalive policy that admits peers' pings.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ForceServerCodec(codec.Codec{}),
+		grpc.MaxRecvMsgSize(1 << 30),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+	}
+}
+
 func newPeer(t *Transport, id uint64, target string) (*peer, error) {
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: peerKeepaliveTime, Timeout: peerKeepaliveTimeout, PermitWithoutStream: true}),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec.Codec{}), grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)))
 	if err != nil {
 		return nil, fmt.Errorf("transport: peer %x at %s: %w", id, target, err)
