@@ -71,17 +71,17 @@ func TestRoundTrip(t *testing.T) {
 // Field numbers and wire types are those of etcd's .proto files.
 func TestFieldNumbers(t *testing.T) {
 	data, _ := (&CampaignRequest{Name: []byte("n"), Lease: 2, Value: []byte("v")}).Marshal()
-	want := []byte{1<<3 | 2, 1, 'n', 2<<3 | 0, 2, 3<<3 | 2, 1, 'v'}
+	want := []byte{1<<3 | 2, 1, 'n', 2 << 3, 2, 3<<3 | 2, 1, 'v'}
 	if !bytes.Equal(data, want) {
 		t.Errorf("CampaignRequest: got %x, want %x", data, want)
 	}
 	data, _ = (&LeaderKey{Name: []byte("n"), Key: []byte("k"), Rev: 3, Lease: 4}).Marshal()
-	want = []byte{1<<3 | 2, 1, 'n', 2<<3 | 2, 1, 'k', 3<<3 | 0, 3, 4<<3 | 0, 4}
+	want = []byte{1<<3 | 2, 1, 'n', 2<<3 | 2, 1, 'k', 3 << 3, 3, 4 << 3, 4}
 	if !bytes.Equal(data, want) {
 		t.Errorf("LeaderKey: got %x, want %x", data, want)
 	}
 	var lr LockRequest
-	if err := lr.Unmarshal([]byte{1<<3 | 0, 1}); err == nil {
+	if err := lr.Unmarshal([]byte{1 << 3, 1}); err == nil {
 		t.Error("LockRequest.name as a varint: got no error, want a wrong wire type error")
 	}
 }
