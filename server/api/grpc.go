@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/cairn-kv/cairn/pkg/codec"
+	"github.com/cairn-kv/cairn/server/api/v3concpb"
 )
 
 // grpcOverheadBytes is added to --max-request-bytes for gRPC's own message
@@ -45,12 +46,17 @@ type Options struct {
 	// histogram (etcd --metrics=extensive).
 	Metrics      prometheus.Registerer
 	HandlingTime bool
+	// Self is the member's client to itself, over which the Lock and
+	// Election services run. Until it holds a client they answer
+	// codes.Unavailable.
+	Self *SelfClient
 }
 
 // streamWorkers is how many goroutines serve client calls (grpc.NumStreamWorkers).
 const streamWorkers = 256
 
-// NewServer returns a gRPC server with etcd's v3 services over m.
+// NewServer returns a gRPC server with etcd's v3 services over m, and
+// etcd's Lock and Election services over opts.Self.
 func NewServer(m Member, opts Options) *grpc.Server {
 	lg := opts.Logger
 	if lg == nil {
@@ -88,6 +94,8 @@ func NewServer(m Member, opts Options) *grpc.Server {
 	pb.RegisterLeaseServer(srv, &leaseServer{l: m})
 	pb.RegisterMaintenanceServer(srv, &maintenanceServer{m: m})
 	pb.RegisterClusterServer(srv, &clusterServer{m: m})
+	v3concpb.RegisterLockServer(srv, &lockServer{self: opts.Self})
+	v3concpb.RegisterElectionServer(srv, &electionServer{self: opts.Self})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)

@@ -41,7 +41,8 @@ func recoverStream(lg *slog.Logger) grpc.StreamServerInterceptor {
 
 // A learner serves only Status and serializable reads, as etcd's
 // (isRPCSupportedForLearner); everything else gets
-// ErrGRPCNotSupportedForLearner.
+// ErrGRPCNotSupportedForLearner. That includes the Lock and Election
+// services, which etcd serves behind the same check.
 func learnerUnary(isLearner func() bool) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		if isLearner() && !learnerAllowed(info.FullMethod, req) {
