@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	"github.com/cairn-kv/cairn/server"
@@ -28,8 +31,11 @@ type Server struct {
 	lg     *slog.Logger
 	member *server.Member
 	grpc   *grpc.Server
-	http   *http.Server
-	peer   *http.Server
+	// self is the member's client to itself, for the Lock and Election
+	// services; dialled once the client listeners serve.
+	self api.SelfClient
+	http *http.Server
+	peer *http.Server
 
 	clientMuxes []*connMux
 	peerMuxes   []*connMux
@@ -120,7 +126,7 @@ func (s *Server) start() error {
 	}
 	s.grpc = api.NewServer(s.member, api.Options{MaxRequestBytes: s.cfg.MaxRequestBytes, MaxTxnOps: s.cfg.MaxTxnOps,
 		ProgressNotifyInterval: s.cfg.WatchProgressNotifyInterval, Logger: s.lg,
-		Metrics: s.member.MetricsRegisterer(), HandlingTime: s.cfg.Metrics == MetricsExtensive})
+		Metrics: s.member.MetricsRegisterer(), HandlingTime: s.cfg.Metrics == MetricsExtensive, Self: &s.self})
 	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 	s.peer = &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
 	for _, m := range s.clientMuxes {
@@ -150,10 +156,39 @@ func (s *Server) start() error {
 		return err
 	}
 	s.member.SyncLeaderDuties()
+	if err := s.dialSelf(); err != nil {
+		return err
+	}
 	close(s.ready)
 	s.lg.Info("ready to serve client requests", "endpoints", strings.Join(s.ClientEndpoints(), ","),
 		"member-id", fmt.Sprintf("%x", s.member.ID()), "cluster-id", fmt.Sprintf("%x", s.member.ClusterID()),
 		"version", version.Version, "etcd-api-version", version.APIVersion)
+	return nil
+}
+
+// dialSelf connects the Lock and Election services' client to the first
+// client listener, as etcd runs them over a client of itself.
+func (s *Server) dialSelf() error {
+	if len(s.clientMuxes) == 0 {
+		return nil
+	}
+	addr := s.clientMuxes[0].root.Addr()
+	ep := addr.String()
+	if addr.Network() == "unix" {
+		ep = "unix://" + ep
+	}
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{ep},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+		// The server enforces its own limits.
+		MaxCallSendMsgSize: math.MaxInt32,
+		MaxCallRecvMsgSize: math.MaxInt32,
+	})
+	if err != nil {
+		return fmt.Errorf("connect the lock and election services to %s: %w", ep, err)
+	}
+	s.self.Set(c)
 	return nil
 }
 
@@ -262,6 +297,9 @@ func (s *Server) Close() error {
 
 func (s *Server) closeAll() error {
 	close(s.closing)
+	// Fail the Lock and Election calls that wait on the member first, so
+	// the gRPC server can stop gracefully.
+	s.self.Close()
 	if s.grpc != nil {
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()
