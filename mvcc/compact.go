@@ -99,6 +99,10 @@ func (c *compactor) run() {
 		if target <= done {
 			continue
 		}
+		// The hash of what this compaction is about to remove, for HashKV.
+		if err := c.s.compactionHash(context.Background(), target, done); err != nil {
+			c.s.lg.Error("hash before compaction failed", "revision", target, "error", err)
+		}
 		if err := c.compact(target); err != nil {
 			if err != errStopped {
 				c.s.lg.Error("compaction failed", "revision", target, "error", err)

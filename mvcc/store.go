@@ -33,6 +33,13 @@ type Store struct {
 	}
 
 	compactor *compactor
+
+	// hashes are the HashKV answers computed by the last compactions, each
+	// just before its versions were removed (see compactionHash).
+	hashes struct {
+		sync.Mutex
+		list []KVHash
+	}
 }
 
 // Open reads the store's meta keys; it does no scan, so it costs the same

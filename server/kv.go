@@ -113,3 +113,22 @@ func (m *Member) Status() *pb.StatusResponse {
 		DowngradeInfo:    &pb.DowngradeInfo{}, // etcd always sends it, empty when no downgrade runs
 	}
 }
+
+// HashKV hashes this member's versions up to r.Revision (0: the current
+// revision) from local state, as etcd's Maintenance.HashKV, so members can
+// be compared (etcdctl endpoint hashkv --cluster); see mvcc.Store.HashKV.
+// The header's revision is the current one; mvcc.ErrFutureRev and
+// mvcc.ErrCompacted as for Range.
+func (m *Member) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	rev := m.kv.Rev()
+	h, err := m.kv.HashKV(ctx, r.Revision)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.HashKVResponse{
+		Header:          m.Header(max(rev, h.Revision)),
+		Hash:            h.Hash,
+		CompactRevision: h.CompactRevision,
+		HashRevision:    h.Revision,
+	}, nil
+}

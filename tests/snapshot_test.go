@@ -69,6 +69,37 @@ func waitSameState(t *testing.T, leader, cli *clientv3.Client) {
 	}
 }
 
+// checkHashKV checks that every member has the same history of versions
+// up to the leader's current revision (etcdctl endpoint hashkv --cluster),
+// not only the same live keys.
+func checkHashKV(t *testing.T, leader *clientv3.Client, ms []*clusterMember) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := leader.Get(ctx, "hashkv-probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := r.Header.Revision
+	var first *clientv3.HashKVResponse
+	for _, m := range ms {
+		var h *clientv3.HashKVResponse
+		eventually(t, "HashKV on "+m.name, func() error {
+			var err error
+			h, err = leader.HashKV(ctx, m.endpoint(), rev)
+			return err
+		})
+		if first == nil {
+			first = h
+			continue
+		}
+		if h.Hash != first.Hash || h.CompactRevision != first.CompactRevision || h.HashRevision != rev {
+			t.Errorf("HashKV at %d: %s has %x (compacted %d, at %d), %s has %x (compacted %d)",
+				rev, m.name, h.Hash, h.CompactRevision, h.HashRevision, ms[0].name, first.Hash, first.CompactRevision)
+		}
+	}
+}
+
 // A follower cut off while the leader compacts its log past what the
 // follower has gets a snapshot when the partition heals: it ends with the
 // leader's keys, its open watchers see every event once and in order, a
@@ -174,6 +205,10 @@ func TestSnapshotCatchesUpPartitionedFollower(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSameState(t, lc, vc)
+	for _, m := range ms {
+		waitSameState(t, lc, dial(t, m.endpoint()))
+	}
+	checkHashKV(t, lc, ms)
 
 	// The installed state is durable: kill -9, restart, same state.
 	procs[victim].kill(t)
@@ -310,6 +345,10 @@ func TestSnapshotKillDuringCatchUp(t *testing.T) {
 	if installs == 0 {
 		t.Errorf("no round caught up by snapshot")
 	}
+	for _, m := range ms {
+		waitSameState(t, lc, dial(t, m.endpoint()))
+	}
+	checkHashKV(t, lc, ms)
 	if ents, err := os.ReadDir(filepath.Join(m.dataDir, "snap")); err != nil || len(ents) != 0 {
 		t.Errorf("snapshot files left in the data dir: %v (%v)", ents, err)
 	}

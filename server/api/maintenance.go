@@ -19,6 +19,7 @@ type Maintenance interface {
 	MemberPromote(ctx context.Context, id uint64) ([]membership.Member, error)
 	IsLearner() bool
 	MoveLeader(ctx context.Context, target uint64) error
+	HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error)
 }
 
 type maintenanceServer struct {
@@ -40,6 +41,16 @@ func (s *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 // with no stop-the-world rewrite. Like etcd's, the response has no header.
 func (s *maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
 	return &pb.DefragmentResponse{}, nil
+}
+
+// HashKV hashes the member's key-value history up to a revision, for
+// comparing members (see server.Member.HashKV).
+func (s *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	resp, err := s.m.HashKV(ctx, r)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return resp, nil
 }
 
 func (s *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
