@@ -73,17 +73,8 @@ type outcome struct {
 // call sends req, one of the five KV request types, and normalizes the
 // answer. It gives up early when abort closes.
 func call(kv pb.KVClient, req any, abort <-chan struct{}) outcome {
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := requestCtx(abort)
 	defer cancel()
-	if abort != nil {
-		go func() {
-			select {
-			case <-abort:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
 	var (
 		resp any
 		hdr  *pb.ResponseHeader
@@ -118,6 +109,28 @@ func call(kv pb.KVClient, req any, abort <-chan struct{}) outcome {
 	default:
 		panic(fmt.Sprintf("call: unexpected request type %T", req))
 	}
+	return settle(resp, hdr, err)
+}
+
+// requestCtx bounds one request by requestTimeout and ends it early when
+// abort (if not nil) closes.
+func requestCtx(abort <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	if abort != nil {
+		go func() {
+			select {
+			case <-abort:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
+}
+
+// settle makes the outcome of one call: its gRPC status, or the response
+// with its top-level header normalized.
+func settle(resp any, hdr *pb.ResponseHeader, err error) outcome {
 	if err != nil {
 		return outcome{err: status.Convert(err)}
 	}

@@ -66,17 +66,8 @@ func putLease(k, v string, id int64) *pb.PutRequest {
 // callLease sends one Lease request (grant, revoke, time-to-live, leases)
 // and normalizes the header. It gives up early when abort closes.
 func callLease(lc pb.LeaseClient, req any, abort <-chan struct{}) outcome {
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := requestCtx(abort)
 	defer cancel()
-	if abort != nil {
-		go func() {
-			select {
-			case <-abort:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
 	var (
 		resp any
 		hdr  *pb.ResponseHeader
@@ -106,11 +97,7 @@ func callLease(lc pb.LeaseClient, req any, abort <-chan struct{}) outcome {
 	default:
 		panic(fmt.Sprintf("callLease: unexpected request type %T", req))
 	}
-	if err != nil {
-		return outcome{err: status.Convert(err)}
-	}
-	normalizeHeader(hdr)
-	return outcome{resp: resp}
+	return settle(resp, hdr, err)
 }
 
 // leaseEnv runs one lease sequence on a fresh pair of members.
