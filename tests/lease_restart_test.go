@@ -69,7 +69,7 @@ func TestLeasesSurviveKill(t *testing.T) {
 	// lease, so this lease has no checkpoint to clear
 	// (TestLeaseRenewalAfterCheckpointSurvivesKill renews one that has).
 	alive := grantWithKeys(t, cli, "alive", 10*time.Second)
-	idle := grantWithKeys(t, cli, "idle", 6*time.Second)
+	idle := grantWithKeys(t, cli, "idle", 8*time.Second)
 	leases := []*testLease{alive, idle}
 	put(t, cli, unleasedKey)
 
@@ -88,8 +88,10 @@ func TestLeasesSurviveKill(t *testing.T) {
 
 	// The checkpoint cannot be awaited through the API: wait until the
 	// leader has checked the idle leases at least once after half their
-	// TTL ran down.
-	time.Sleep(time.Until(idle.renewAcked.Add(idle.ttl/2 + checkpointTick + checkpointTick/2)))
+	// TTL ran down, with a second more for the checkpoint to go through
+	// Raft on a loaded machine (half a second was once too little in CI),
+	// and still 1.5 s before the lease would expire.
+	time.Sleep(time.Until(idle.renewAcked.Add(idle.ttl/2 + 2*checkpointTick + checkpointTick/2)))
 	stopKeepAlive()
 	<-kaDone
 	ctx, cancel := opCtx()
