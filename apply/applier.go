@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
@@ -64,32 +65,31 @@ type Applied struct {
 // applied index, and commits it (without fsync: the synced Raft log
 // replays it after a crash). Entries at or below the stored applied index
 // are skipped, so a replay never applies an entry twice.
-func (a *Applier) Apply(entries []raftpb.Entry) (*Applied, error) {
+func (a *Applier) Apply(entries []*raftpb.Entry) (*Applied, error) {
 	wb := a.kv.NewBatch()
 	out := &Applied{Batch: wb}
 	ctx := context.Background()
-	for i := range entries {
-		e := &entries[i]
-		if e.Index <= a.applied {
+	for _, e := range entries {
+		if e.GetIndex() <= a.applied {
 			continue
 		}
-		out.Index, out.Term = e.Index, e.Term
-		if e.Type == raftpb.EntryConfChangeV2 {
+		out.Index, out.Term = e.GetIndex(), e.GetTerm()
+		if e.GetType() == raftpb.EntryConfChangeV2 {
 			// raftnode applies it to Raft; here it changes the member list.
 			if res, ok := a.applyConfChange(wb, e); ok {
 				out.Results = append(out.Results, res)
 			}
 			continue
 		}
-		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
+		if e.GetType() != raftpb.EntryNormal || len(e.Data) == 0 {
 			continue // a new leader's empty entry
 		}
-		var req pb.InternalRaftRequest
-		if err := req.Unmarshal(e.Data); err != nil {
+		req := &pb.InternalRaftRequest{}
+		if err := proto.Unmarshal(e.Data, req); err != nil {
 			wb.Abort()
-			return nil, fmt.Errorf("apply: entry %d: %w", e.Index, err)
+			return nil, fmt.Errorf("apply: entry %d: %w", e.GetIndex(), err)
 		}
-		res := a.applyRequest(ctx, wb, &req)
+		res := a.applyRequest(ctx, wb, req)
 		if req.Header != nil {
 			res.ID = req.Header.ID
 		}
@@ -190,8 +190,8 @@ func (a *Applier) write(wb *mvcc.Batch, fn func(leasedWrite) (any, error)) Resul
 // context. Its Result's Resp is the membership.Change, so the member can
 // update its peers.
 func (a *Applier) applyConfChange(wb *mvcc.Batch, e *raftpb.Entry) (Result, bool) {
-	var cc raftpb.ConfChangeV2
-	if err := cc.Unmarshal(e.Data); err != nil || len(cc.Context) == 0 {
+	cc := &raftpb.ConfChangeV2{}
+	if err := proto.Unmarshal(e.Data, cc); err != nil || len(cc.Context) == 0 {
 		return Result{}, false
 	}
 	ch, err := membership.DecodeChange(cc.Context)

@@ -8,6 +8,7 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
@@ -33,16 +34,16 @@ func newApplier(t *testing.T) (*Applier, *mvcc.Store) {
 	return New(kv, le, &membership.Cluster{}, 0), kv
 }
 
-func entries(t *testing.T, first uint64, reqs ...*pb.InternalRaftRequest) []raftpb.Entry {
+func entries(t *testing.T, first uint64, reqs ...*pb.InternalRaftRequest) []*raftpb.Entry {
 	t.Helper()
-	var out []raftpb.Entry
+	var out []*raftpb.Entry
 	for i, r := range reqs {
 		r.Header = &pb.RequestHeader{ID: uint64(i + 1)}
-		data, err := r.Marshal()
+		data, err := proto.Marshal(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, raftpb.Entry{Index: first + uint64(i), Term: 1, Type: raftpb.EntryNormal, Data: data})
+		out = append(out, &raftpb.Entry{Index: proto.Uint64(first + uint64(i)), Term: proto.Uint64(1), Type: raftpb.EntryNormal.Enum(), Data: data})
 	}
 	return out
 }

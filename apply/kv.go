@@ -29,7 +29,7 @@ type ReadView interface {
 type WriteView interface {
 	ReadView
 	Put(key, value []byte, lease int64) (rev, prevLease int64, err error)
-	DeleteRange(ctx context.Context, key, end []byte) ([]mvccpb.KeyValue, int64, error)
+	DeleteRange(ctx context.Context, key, end []byte) ([]*mvccpb.KeyValue, int64, error)
 	Changes() int
 }
 
@@ -96,15 +96,15 @@ func Range(ctx context.Context, rv ReadView, r *pb.RangeRequest) (*pb.RangeRespo
 		if r.KeysOnly {
 			kvs[i].Value = nil
 		}
-		resp.Kvs[i] = &kvs[i]
+		resp.Kvs[i] = kvs[i]
 	}
 	return resp, nil
 }
 
-func prune(kvs []mvccpb.KeyValue, drop func(*mvccpb.KeyValue) bool) []mvccpb.KeyValue {
+func prune(kvs []*mvccpb.KeyValue, drop func(*mvccpb.KeyValue) bool) []*mvccpb.KeyValue {
 	out := kvs[:0]
 	for i := range kvs {
-		if !drop(&kvs[i]) {
+		if !drop(kvs[i]) {
 			out = append(out, kvs[i])
 		}
 	}
@@ -115,7 +115,7 @@ func prune(kvs []mvccpb.KeyValue, drop func(*mvccpb.KeyValue) bool) []mvccpb.Key
 // so NONE with a non-key target means ASCEND and ASCEND by key is a no-op.
 // sort.Sort (not a stable sort) is deliberate: ties come out in the same
 // order as etcd's.
-func sortKVs(kvs []mvccpb.KeyValue, order pb.RangeRequest_SortOrder, target pb.RangeRequest_SortTarget) {
+func sortKVs(kvs []*mvccpb.KeyValue, order pb.RangeRequest_SortOrder, target pb.RangeRequest_SortTarget) {
 	if target != pb.RangeRequest_KEY && order == pb.RangeRequest_NONE {
 		order = pb.RangeRequest_ASCEND
 	} else if target == pb.RangeRequest_KEY && order == pb.RangeRequest_ASCEND {
@@ -147,13 +147,13 @@ func sortKVs(kvs []mvccpb.KeyValue, order pb.RangeRequest_SortOrder, target pb.R
 }
 
 type kvSorter struct {
-	kvs  []mvccpb.KeyValue
+	kvs  []*mvccpb.KeyValue
 	less func(a, b *mvccpb.KeyValue) bool
 }
 
 func (s kvSorter) Len() int           { return len(s.kvs) }
 func (s kvSorter) Swap(i, j int)      { s.kvs[i], s.kvs[j] = s.kvs[j], s.kvs[i] }
-func (s kvSorter) Less(i, j int) bool { return s.less(&s.kvs[i], &s.kvs[j]) }
+func (s kvSorter) Less(i, j int) bool { return s.less(s.kvs[i], s.kvs[j]) }
 
 // checkPut runs the checks etcd makes before a Put writes anything.
 func checkPut(ctx context.Context, rv ReadView, leases LeaseLookup, r *pb.PutRequest) error {
@@ -191,7 +191,7 @@ func put(ctx context.Context, tw WriteView, r *pb.PutRequest) (*pb.PutResponse, 
 				leaseID = rr.KVs[0].Lease
 			}
 			if r.PrevKv {
-				resp.PrevKv = &rr.KVs[0]
+				resp.PrevKv = rr.KVs[0]
 			}
 		}
 	}
@@ -210,10 +210,7 @@ func deleteRange(ctx context.Context, tw WriteView, r *pb.DeleteRangeRequest) (*
 	}
 	resp := &pb.DeleteRangeResponse{Header: &pb.ResponseHeader{Revision: rev}, Deleted: int64(len(deleted))}
 	if r.PrevKv {
-		resp.PrevKvs = make([]*mvccpb.KeyValue, len(deleted))
-		for i := range deleted {
-			resp.PrevKvs[i] = &deleted[i]
-		}
+		resp.PrevKvs = deleted
 	}
 	return resp, nil
 }

@@ -48,7 +48,7 @@ func (w leasedWrite) Put(key, value []byte, id int64) (int64, int64, error) {
 	return rev, prev, nil
 }
 
-func (w leasedWrite) DeleteRange(ctx context.Context, key, end []byte) ([]mvccpb.KeyValue, int64, error) {
+func (w leasedWrite) DeleteRange(ctx context.Context, key, end []byte) ([]*mvccpb.KeyValue, int64, error) {
 	deleted, rev, err := w.TxnWrite.DeleteRange(ctx, key, end)
 	if err != nil {
 		return nil, 0, err

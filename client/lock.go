@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -123,7 +122,7 @@ func (l *Lock) Lease() LeaseID { return LeaseID(l.s.s.Lease()) }
 // it has seen can refuse a stale holder.
 func (l *Lock) FencingToken() int64 {
 	cmp := l.m.IsOwner()
-	return (*pb.Compare)(&cmp).GetCreateRevision()
+	return cmp.GetCompare().GetCreateRevision()
 }
 
 // IsOwner is a Txn comparison that holds only while this lock is held

@@ -89,7 +89,7 @@ func (e Event) IsReset() bool { return e.Type == EventReset }
 func eventFromPB(ev *clientv3.Event) Event {
 	out := Event{KV: fromPB(ev.Kv), Revision: ev.Kv.ModRevision}
 	switch {
-	case ev.Type == mvccpb.DELETE:
+	case ev.Type == mvccpb.Event_DELETE:
 		out.Type = EventDelete
 	case ev.Kv.Version == 1:
 		out.Type = EventCreate

@@ -18,7 +18,7 @@ import (
 // read completely. Each event carries the key's previous version as
 // PrevKv, or nil where there is none (a create, or a compacted past). It
 // returns ErrCompacted if from is below the compacted revision.
-func (s *Store) Events(ctx context.Context, from, to int64, maxEvents int) ([]mvccpb.Event, int64, error) {
+func (s *Store) Events(ctx context.Context, from, to int64, maxEvents int) ([]*mvccpb.Event, int64, error) {
 	rt := s.Read()
 	defer rt.End()
 	if from < rt.compactRev {
@@ -35,7 +35,7 @@ func (s *Store) Events(ctx context.Context, from, to int64, maxEvents int) ([]mv
 		return nil, 0, err
 	}
 	defer it.Close()
-	var evs []mvccpb.Event
+	var evs []*mvccpb.Event
 	last := from - 1
 	for ok := it.First(); ok; ok = it.Next() {
 		if err := ctx.Err(); err != nil {
@@ -69,9 +69,9 @@ func (s *Store) Events(ctx context.Context, from, to int64, maxEvents int) ([]mv
 }
 
 // readEvent rebuilds one event from the version records.
-func readEvent(r pebble.Reader, typ mvccpb.Event_EventType, key []byte, rev, sub, compactRev int64) (mvccpb.Event, error) {
-	ev := mvccpb.Event{Type: typ, Kv: &mvccpb.KeyValue{Key: key, ModRevision: rev}}
-	if typ == mvccpb.PUT {
+func readEvent(r pebble.Reader, typ mvccpb.Event_EventType, key []byte, rev, sub, compactRev int64) (*mvccpb.Event, error) {
+	ev := &mvccpb.Event{Type: typ, Kv: &mvccpb.KeyValue{Key: key, ModRevision: rev}}
+	if typ == mvccpb.Event_PUT {
 		v, ok, err := storage.GetCopy(r, versionKey(nil, key, rev, sub))
 		if err != nil {
 			return ev, err

@@ -23,7 +23,7 @@ type RangeOptions struct {
 
 // RangeResult is the outcome of a range read.
 type RangeResult struct {
-	KVs []mvccpb.KeyValue
+	KVs []*mvccpb.KeyValue
 	// Count is the number of keys in the range at the read revision,
 	// regardless of Limit.
 	Count int
@@ -78,7 +78,7 @@ func rangeKeys(ctx context.Context, r pebble.Reader, key, end []byte, curRev, co
 	emit := func(k []byte, rec record, modRev int64) {
 		res.Count++
 		if int64(len(res.KVs)) < limit {
-			res.KVs = append(res.KVs, mvccpb.KeyValue{
+			res.KVs = append(res.KVs, &mvccpb.KeyValue{
 				Key:            bytes.Clone(k),
 				CreateRevision: rec.createRevision,
 				ModRevision:    modRev,

@@ -24,7 +24,7 @@ type Batch struct {
 	compacted  bool
 	// Events are the batch's changes in revision order, for watchers; each
 	// carries the key's previous version as PrevKv (nil for a create).
-	Events []mvccpb.Event
+	Events []*mvccpb.Event
 }
 
 // NewBatch starts a batch at the store's current revision.
@@ -148,11 +148,11 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (rev, prevLease int64, e
 	if err := b.Set(latestKey(nil, key), appendRecord(nil, rec), nil); err != nil {
 		return 0, 0, err
 	}
-	if err := b.Set(eventKey(rev, sub), appendEvent(nil, byte(mvccpb.PUT), key), nil); err != nil {
+	if err := b.Set(eventKey(rev, sub), appendEvent(nil, byte(mvccpb.Event_PUT), key), nil); err != nil {
 		return 0, 0, err
 	}
 	tw.changes++
-	tw.wb.Events = append(tw.wb.Events, mvccpb.Event{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{
+	tw.wb.Events = append(tw.wb.Events, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: &mvccpb.KeyValue{
 		Key: key, Value: value, CreateRevision: rec.createRevision, ModRevision: rev, Version: rec.version, Lease: lease,
 	}, PrevKv: prevKV})
 	return rev, prevLease, nil
@@ -162,15 +162,14 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (rev, prevLease int64, e
 // the deleted key-values and the transaction's revision, as etcd: the new
 // revision if this or an earlier change in the transaction changed
 // anything, else the current one.
-func (tw *TxnWrite) DeleteRange(ctx context.Context, key, end []byte) (deleted []mvccpb.KeyValue, rev int64, err error) {
+func (tw *TxnWrite) DeleteRange(ctx context.Context, key, end []byte) (deleted []*mvccpb.KeyValue, rev int64, err error) {
 	rr, err := tw.Range(ctx, key, end, RangeOptions{})
 	if err != nil {
 		return nil, 0, err
 	}
 	rev = tw.beginRev + 1
 	b := tw.wb.b
-	for i := range rr.KVs {
-		kv := &rr.KVs[i]
+	for _, kv := range rr.KVs {
 		sub := int64(tw.changes)
 		if err := b.Set(versionKey(nil, kv.Key, rev, sub), appendRecord(nil, record{tombstone: true}), nil); err != nil {
 			return nil, 0, err
@@ -178,7 +177,7 @@ func (tw *TxnWrite) DeleteRange(ctx context.Context, key, end []byte) (deleted [
 		if err := b.Delete(latestKey(nil, kv.Key), nil); err != nil {
 			return nil, 0, err
 		}
-		if err := b.Set(eventKey(rev, sub), appendEvent(nil, byte(mvccpb.DELETE), kv.Key), nil); err != nil {
+		if err := b.Set(eventKey(rev, sub), appendEvent(nil, byte(mvccpb.Event_DELETE), kv.Key), nil); err != nil {
 			return nil, 0, err
 		}
 		tw.changes++
@@ -190,7 +189,7 @@ func (tw *TxnWrite) DeleteRange(ctx context.Context, key, end []byte) (deleted [
 				return nil, 0, err
 			}
 		}
-		tw.wb.Events = append(tw.wb.Events, mvccpb.Event{Type: mvccpb.DELETE, Kv: &mvccpb.KeyValue{Key: kv.Key, ModRevision: rev}, PrevKv: prev})
+		tw.wb.Events = append(tw.wb.Events, &mvccpb.Event{Type: mvccpb.Event_DELETE, Kv: &mvccpb.KeyValue{Key: kv.Key, ModRevision: rev}, PrevKv: prev})
 	}
 	if tw.changes == 0 {
 		rev = tw.beginRev

@@ -7,6 +7,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/storage"
 )
@@ -41,18 +42,18 @@ func loadLogStore(eng *storage.Engine, noSync bool) (*logStore, bool, error) {
 	if !haveSnap && !haveHS {
 		return ls, true, nil
 	}
-	var meta raftpb.SnapshotMetadata
+	meta := &raftpb.SnapshotMetadata{}
 	if haveSnap {
-		if err := meta.Unmarshal(snapBytes); err != nil {
+		if err := proto.Unmarshal(snapBytes, meta); err != nil {
 			return nil, false, fmt.Errorf("raftnode: corrupt snapshot metadata: %w", err)
 		}
-		if err := ls.ms.ApplySnapshot(raftpb.Snapshot{Metadata: meta}); err != nil {
+		if err := ls.ms.ApplySnapshot(&raftpb.Snapshot{Metadata: meta}); err != nil {
 			return nil, false, err
 		}
 	}
 	if haveHS {
-		var hs raftpb.HardState
-		if err := hs.Unmarshal(hsBytes); err != nil {
+		hs := &raftpb.HardState{}
+		if err := proto.Unmarshal(hsBytes, hs); err != nil {
 			return nil, false, fmt.Errorf("raftnode: corrupt hard state: %w", err)
 		}
 		if err := ls.ms.SetHardState(hs); err != nil {
@@ -60,17 +61,17 @@ func loadLogStore(eng *storage.Engine, noSync bool) (*logStore, bool, error) {
 		}
 	}
 	it, err := eng.DB.NewIter(&pebble.IterOptions{
-		LowerBound: storage.RaftLogKey(meta.Index + 1),
+		LowerBound: storage.RaftLogKey(meta.GetIndex() + 1),
 		UpperBound: storage.KeyspaceEnd(storage.KeyspaceRaftLog),
 	})
 	if err != nil {
 		return nil, false, err
 	}
 	defer it.Close()
-	var ents []raftpb.Entry
+	var ents []*raftpb.Entry
 	for ok := it.First(); ok; ok = it.Next() {
-		var e raftpb.Entry
-		if err := e.Unmarshal(it.Value()); err != nil {
+		e := &raftpb.Entry{}
+		if err := proto.Unmarshal(it.Value(), e); err != nil {
 			return nil, false, fmt.Errorf("raftnode: corrupt log entry: %w", err)
 		}
 		ents = append(ents, e)
@@ -87,12 +88,12 @@ func loadLogStore(eng *storage.Engine, noSync bool) (*logStore, bool, error) {
 // bootstrap starts a new log at index 1 from a snapshot whose conf state
 // holds the initial voters, so no conf-change entries are needed.
 func (ls *logStore) bootstrap(voters []uint64) error {
-	snap := raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: 1, Term: 1, ConfState: raftpb.ConfState{Voters: voters}}}
-	hs := raftpb.HardState{Term: 1, Commit: 1}
+	snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(1), Term: proto.Uint64(1), ConfState: &raftpb.ConfState{Voters: voters}}}
+	hs := &raftpb.HardState{Term: proto.Uint64(1), Commit: proto.Uint64(1)}
 	b := ls.db.NewBatch()
 	defer b.Close()
-	mb, _ := snap.Metadata.Marshal()
-	hb, _ := hs.Marshal()
+	mb, _ := proto.Marshal(snap.Metadata)
+	hb, _ := proto.Marshal(hs)
 	_ = b.Set(keySnapshot, mb, nil)
 	_ = b.Set(keyHardState, hb, nil)
 	if err := b.Commit(pebble.Sync); err != nil {
@@ -114,7 +115,7 @@ func (ls *logStore) save(rd *raft.Ready) error {
 	if len(rd.Entries) > 0 {
 		// A new leader may overwrite the tail of the log: drop what
 		// follows the first new index.
-		first := rd.Entries[0].Index
+		first := rd.Entries[0].GetIndex()
 		last, _ := ls.ms.LastIndex()
 		if first <= last {
 			if err := b.DeleteRange(storage.RaftLogKey(first), storage.KeyspaceEnd(storage.KeyspaceRaftLog), nil); err != nil {
@@ -122,17 +123,17 @@ func (ls *logStore) save(rd *raft.Ready) error {
 			}
 		}
 		for i := range rd.Entries {
-			data, err := rd.Entries[i].Marshal()
+			data, err := proto.Marshal(rd.Entries[i])
 			if err != nil {
 				return err
 			}
-			if err := b.Set(storage.RaftLogKey(rd.Entries[i].Index), data, nil); err != nil {
+			if err := b.Set(storage.RaftLogKey(rd.Entries[i].GetIndex()), data, nil); err != nil {
 				return err
 			}
 		}
 	}
 	if !raft.IsEmptyHardState(rd.HardState) {
-		data, err := rd.HardState.Marshal()
+		data, err := proto.Marshal(rd.HardState)
 		if err != nil {
 			return err
 		}
@@ -161,15 +162,15 @@ func (ls *logStore) save(rd *raft.Ready) error {
 
 // compact truncates the log up to index (which must be applied and durable
 // in the state machine), keeping the conf state in the snapshot metadata.
-func (ls *logStore) compact(index uint64, cs raftpb.ConfState) error {
-	snap, err := ls.ms.CreateSnapshot(index, &cs, nil)
+func (ls *logStore) compact(index uint64, cs *raftpb.ConfState) error {
+	snap, err := ls.ms.CreateSnapshot(index, cs, nil)
 	if err != nil {
 		if err == raft.ErrSnapOutOfDate {
 			return nil
 		}
 		return err
 	}
-	mb, err := snap.Metadata.Marshal()
+	mb, err := proto.Marshal(snap.Metadata)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/storage"
 )
@@ -58,7 +59,7 @@ type Config struct {
 
 // Transport is how the loop reaches peers. Send must not block.
 type Transport interface {
-	Send([]raftpb.Message)
+	Send([]*raftpb.Message)
 }
 
 // ReadState is a read index answered by Raft: once the applied index
@@ -76,7 +77,7 @@ type Status struct {
 // Apply is what the apply loop receives, in log order: committed entries,
 // or a snapshot to install in their place.
 type Apply struct {
-	Entries  []raftpb.Entry
+	Entries  []*raftpb.Entry
 	Snapshot *SnapshotInstall
 }
 
@@ -85,7 +86,7 @@ type Apply struct {
 // writers, calls Install, reloads its state from storage (now at
 // Metadata.Index) and calls Done; the Raft loop waits for that.
 type SnapshotInstall struct {
-	Metadata raftpb.SnapshotMetadata
+	Metadata *raftpb.SnapshotMetadata
 	eng      *storage.Engine
 	path     string
 	done     chan error
@@ -106,7 +107,7 @@ type snapStatus struct {
 // confPoint is the conf state as of a log index.
 type confPoint struct {
 	index uint64
-	cs    raftpb.ConfState
+	cs    *raftpb.ConfState
 }
 
 type proposal struct {
@@ -126,11 +127,11 @@ type Node struct {
 	readIndexC chan []byte
 	appliedC   chan uint64
 	committedC chan Apply
-	snapC      chan raftpb.Message
+	snapC      chan *raftpb.Message
 	snapStatC  chan snapStatus
 	readStateC chan ReadState
 	leaderC    chan struct{}
-	stepC      chan raftpb.Message
+	stepC      chan *raftpb.Message
 	inspectC   chan func(*raft.RawNode)
 	unreachC   chan uint64
 
@@ -138,9 +139,9 @@ type Node struct {
 	mu     sync.Mutex
 	status Status
 
-	confState   raftpb.ConfState // owned by the loop
-	lastCompact uint64           // the log's compaction index; owned by the loop
-	compactedAt uint64           // the applied index at the last compaction; owned by the loop
+	confState   *raftpb.ConfState // owned by the loop
+	lastCompact uint64            // the log's compaction index; owned by the loop
+	compactedAt uint64            // the applied index at the last compaction; owned by the loop
 
 	// confMu guards confHist: the conf state after each conf change from
 	// the log's compaction index on, for ConfStateAt.
@@ -178,15 +179,16 @@ func Start(cfg Config) (*Node, error) {
 	}
 	snap, _ := ls.ms.Snapshot()
 	applied := cfg.Applied
-	if applied < snap.Metadata.Index {
-		applied = snap.Metadata.Index
+	snapIndex, snapTerm := snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
+	if applied < snapIndex {
+		applied = snapIndex
 	}
 	// A crash right after a snapshot install leaves the hard state of
 	// before it: the snapshot's index is committed, raise it.
-	if hs, _, _ := ls.ms.InitialState(); !raft.IsEmptyHardState(hs) && hs.Commit < snap.Metadata.Index {
-		hs.Commit = snap.Metadata.Index
-		if hs.Term < snap.Metadata.Term {
-			hs.Term, hs.Vote = snap.Metadata.Term, 0
+	if hs, _, _ := ls.ms.InitialState(); !raft.IsEmptyHardState(hs) && hs.GetCommit() < snapIndex {
+		hs.Commit = proto.Uint64(snapIndex)
+		if hs.GetTerm() < snapTerm {
+			hs.Term, hs.Vote = proto.Uint64(snapTerm), proto.Uint64(0)
 		}
 		if err := ls.ms.SetHardState(hs); err != nil {
 			return nil, err
@@ -196,9 +198,9 @@ func Start(cfg Config) (*Node, error) {
 	// hard state is written before entries are handed to apply), but if a
 	// crash ever left the stored commit behind, what was applied was
 	// committed: raise it rather than let raft refuse to start.
-	if hs, _, _ := ls.ms.InitialState(); applied > hs.Commit {
+	if hs, _, _ := ls.ms.InitialState(); applied > hs.GetCommit() {
 		if last, _ := ls.ms.LastIndex(); applied <= last {
-			hs.Commit = applied
+			hs.Commit = proto.Uint64(applied)
 			if err := ls.ms.SetHardState(hs); err != nil {
 				return nil, err
 			}
@@ -226,32 +228,32 @@ func Start(cfg Config) (*Node, error) {
 		readIndexC: make(chan []byte, 64),
 		appliedC:   make(chan uint64, 64),
 		committedC: make(chan Apply, 256),
-		snapC:      make(chan raftpb.Message, 16),
+		snapC:      make(chan *raftpb.Message, 16),
 		snapStatC:  make(chan snapStatus, 64),
 		readStateC: make(chan ReadState, 64),
 		leaderC:    make(chan struct{}, 1),
-		stepC:      make(chan raftpb.Message, 4096),
+		stepC:      make(chan *raftpb.Message, 4096),
 		inspectC:   make(chan func(*raft.RawNode)),
 		unreachC:   make(chan uint64, 64),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
 	n.status = Status{ID: cfg.ID, Applied: applied}
-	n.lastCompact, n.compactedAt = snap.Metadata.Index, snap.Metadata.Index
-	n.confState = snap.Metadata.ConfState
-	n.confHist = []confPoint{{snap.Metadata.Index, snap.Metadata.ConfState}}
+	n.lastCompact, n.compactedAt = snapIndex, snapIndex
+	n.confState = cloneConfState(snap.GetMetadata().GetConfState())
+	n.confHist = []confPoint{{snapIndex, n.confState}}
 	// Raft does not hand out entries up to the applied index again, but its
 	// configuration starts from the snapshot's: replay the conf changes
 	// applied since, as they were when first committed.
-	if applied > snap.Metadata.Index {
-		ents, err := ls.ms.Entries(snap.Metadata.Index+1, applied+1, math.MaxUint64)
+	if applied > snapIndex {
+		ents, err := ls.ms.Entries(snapIndex+1, applied+1, math.MaxUint64)
 		if err != nil {
 			return nil, fmt.Errorf("raftnode: read applied entries: %w", err)
 		}
 		for _, e := range ents {
-			if e.Type == raftpb.EntryConfChange || e.Type == raftpb.EntryConfChangeV2 {
+			if isConfChange(e) {
 				n.confState = n.applyConfChange(e)
-				n.recordConf(e.Index, n.confState)
+				n.recordConf(e.GetIndex(), n.confState)
 			}
 		}
 	}
@@ -271,7 +273,7 @@ func (n *Node) Committed() <-chan Apply { return n.committedC }
 // snapshot to a member too far behind for the log (MsgSnap). The receiver
 // fills in the metadata of the state it sends (an applied index at or
 // after the one asked for), streams it, and calls ReportSnapshot.
-func (n *Node) SnapshotRequests() <-chan raftpb.Message { return n.snapC }
+func (n *Node) SnapshotRequests() <-chan *raftpb.Message { return n.snapC }
 
 // ReportSnapshot tells Raft whether a snapshot reached member to.
 func (n *Node) ReportSnapshot(to uint64, ok bool) {
@@ -284,7 +286,7 @@ func (n *Node) ReportSnapshot(to uint64, ok bool) {
 // ConfStateAt is the Raft configuration as of log index (which must not be
 // below the log's compaction index): what a snapshot of the state at that
 // index carries.
-func (n *Node) ConfStateAt(index uint64) raftpb.ConfState {
+func (n *Node) ConfStateAt(index uint64) *raftpb.ConfState {
 	n.confMu.Lock()
 	defer n.confMu.Unlock()
 	cs := n.confHist[0].cs
@@ -294,10 +296,10 @@ func (n *Node) ConfStateAt(index uint64) raftpb.ConfState {
 		}
 		cs = p.cs
 	}
-	return cs
+	return cloneConfState(cs)
 }
 
-func (n *Node) recordConf(index uint64, cs raftpb.ConfState) {
+func (n *Node) recordConf(index uint64, cs *raftpb.ConfState) {
 	n.confMu.Lock()
 	defer n.confMu.Unlock()
 	n.confHist = append(n.confHist, confPoint{index, cs})
@@ -308,7 +310,7 @@ func (n *Node) resetConf(index uint64, snapshot *raftpb.ConfState) {
 	n.confMu.Lock()
 	defer n.confMu.Unlock()
 	if snapshot != nil {
-		n.confHist = []confPoint{{index, *snapshot}}
+		n.confHist = []confPoint{{index, cloneConfState(snapshot)}}
 		return
 	}
 	i := 0
@@ -321,11 +323,11 @@ func (n *Node) resetConf(index uint64, snapshot *raftpb.ConfState) {
 // ReceiveSnapshot writes the state streamed with snapshot message m (next
 // returns its keys in order, then io.EOF) into a snapshot file, then hands
 // m to Raft, which installs it through the apply loop if it still needs it.
-func (n *Node) ReceiveSnapshot(m raftpb.Message, next func() (key, value []byte, err error)) error {
-	if m.Type != raftpb.MsgSnap || m.Snapshot == nil {
-		return fmt.Errorf("raftnode: %s is not a snapshot message", m.Type)
+func (n *Node) ReceiveSnapshot(m *raftpb.Message, next func() (key, value []byte, err error)) error {
+	if m.GetType() != raftpb.MsgSnap || m.Snapshot == nil || m.Snapshot.Metadata == nil {
+		return fmt.Errorf("raftnode: %s is not a snapshot message", m.GetType())
 	}
-	meta, err := m.Snapshot.Metadata.Marshal()
+	meta, err := proto.Marshal(m.Snapshot.Metadata)
 	if err != nil {
 		return err
 	}
@@ -351,7 +353,8 @@ func (n *Node) ReceiveSnapshot(m raftpb.Message, next func() (key, value []byte,
 	if err != nil {
 		return err
 	}
-	n.lg.Info("received snapshot", "from", fmt.Sprintf("%x", m.From), "index", m.Snapshot.Metadata.Index, "term", m.Snapshot.Metadata.Term, "keys", keys)
+	n.lg.Info("received snapshot", "from", fmt.Sprintf("%x", m.GetFrom()), "index", m.Snapshot.Metadata.GetIndex(), "term", m.Snapshot.Metadata.GetTerm(), "keys", keys)
+	m = proto.Clone(m).(*raftpb.Message)
 	m.Snapshot = &raftpb.Snapshot{Metadata: m.Snapshot.Metadata, Data: []byte(path)}
 	select {
 	case n.stepC <- m:
@@ -385,8 +388,8 @@ func (n *Node) Propose(ctx context.Context, data []byte) error {
 }
 
 // ProposeConfChange proposes a membership change, as Propose does data.
-func (n *Node) ProposeConfChange(ctx context.Context, cc raftpb.ConfChangeV2) error {
-	return n.submit(ctx, proposal{cc: &cc, done: make(chan error, 1)})
+func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChangeV2) error {
+	return n.submit(ctx, proposal{cc: cc, done: make(chan error, 1)})
 }
 
 // Progress reports, on the leader, each member's match index and the
@@ -459,7 +462,7 @@ func (n *Node) submit(ctx context.Context, p proposal) error {
 
 // Step hands a message from a peer to Raft. It never blocks: when the loop
 // is behind, the message is dropped and Raft retransmits.
-func (n *Node) Step(m raftpb.Message) {
+func (n *Node) Step(m *raftpb.Message) {
 	select {
 	case n.stepC <- m:
 	default:
@@ -611,9 +614,9 @@ func (n *Node) handleReady() error {
 	}
 	if len(rd.CommittedEntries) > 0 {
 		for _, e := range rd.CommittedEntries {
-			if e.Type == raftpb.EntryConfChange || e.Type == raftpb.EntryConfChangeV2 {
+			if isConfChange(e) {
 				n.confState = n.applyConfChange(e)
-				n.recordConf(e.Index, n.confState)
+				n.recordConf(e.GetIndex(), n.confState)
 			}
 		}
 		select {
@@ -631,8 +634,9 @@ func (n *Node) handleReady() error {
 // (after every entry before it), then makes Raft's storage start at it.
 // The file holds the new Raft snapshot metadata and clears the old log, so
 // the install persists the Raft side too.
-func (n *Node) installSnapshot(snap raftpb.Snapshot) error {
-	inst := &SnapshotInstall{Metadata: snap.Metadata, eng: n.cfg.Engine, path: string(snap.Data), done: make(chan error, 1)}
+func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
+	meta := snap.GetMetadata()
+	inst := &SnapshotInstall{Metadata: meta, eng: n.cfg.Engine, path: string(snap.Data), done: make(chan error, 1)}
 	select {
 	case n.committedC <- Apply{Snapshot: inst}:
 	case <-n.stop:
@@ -641,40 +645,40 @@ func (n *Node) installSnapshot(snap raftpb.Snapshot) error {
 	select {
 	case err := <-inst.done:
 		if err != nil {
-			return fmt.Errorf("raftnode: install snapshot at index %d: %w", snap.Metadata.Index, err)
+			return fmt.Errorf("raftnode: install snapshot at index %d: %w", meta.GetIndex(), err)
 		}
 	case <-n.stop:
 		return ErrStopped
 	}
-	if err := n.ls.ms.ApplySnapshot(raftpb.Snapshot{Metadata: snap.Metadata}); err != nil {
+	if err := n.ls.ms.ApplySnapshot(&raftpb.Snapshot{Metadata: meta}); err != nil {
 		return fmt.Errorf("raftnode: install snapshot: %w", err)
 	}
-	n.confState = snap.Metadata.ConfState
-	n.resetConf(snap.Metadata.Index, &snap.Metadata.ConfState)
-	n.lastCompact, n.compactedAt = snap.Metadata.Index, snap.Metadata.Index
+	n.confState = cloneConfState(meta.GetConfState())
+	n.resetConf(meta.GetIndex(), meta.GetConfState())
+	n.lastCompact, n.compactedAt = meta.GetIndex(), meta.GetIndex()
 	if err := n.cfg.Engine.RemoveSnapshotFiles(""); err != nil {
 		n.lg.Warn("cannot remove old snapshot files", "error", err)
 	}
-	n.lg.Info("installed snapshot", "index", snap.Metadata.Index, "term", snap.Metadata.Term)
+	n.lg.Info("installed snapshot", "index", meta.GetIndex(), "term", meta.GetTerm())
 	return nil
 }
 
-func (n *Node) step(m raftpb.Message) {
+func (n *Node) step(m *raftpb.Message) {
 	if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
-		n.lg.Debug("raft step failed", "type", m.Type.String(), "from", fmt.Sprintf("%x", m.From), "error", err)
+		n.lg.Debug("raft step failed", "type", m.GetType().String(), "from", fmt.Sprintf("%x", m.GetFrom()), "error", err)
 	}
 }
 
 // send hands messages to the transport, and snapshot messages to whoever
 // reads SnapshotRequests (the state comes from the apply loop).
-func (n *Node) send(msgs []raftpb.Message) {
+func (n *Node) send(msgs []*raftpb.Message) {
 	out := msgs[:0:0]
 	for _, m := range msgs {
-		if m.Type == raftpb.MsgSnap {
+		if m.GetType() == raftpb.MsgSnap {
 			select {
 			case n.snapC <- m:
 			default:
-				n.rn.ReportSnapshot(m.To, raft.SnapshotFailure)
+				n.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 			}
 			continue
 		}
@@ -685,36 +689,50 @@ func (n *Node) send(msgs []raftpb.Message) {
 
 func (n *Node) propose(p proposal) {
 	if p.cc != nil {
-		p.done <- n.rn.ProposeConfChange(*p.cc)
+		p.done <- n.rn.ProposeConfChange(p.cc)
 		return
 	}
 	p.done <- n.rn.Propose(p.data)
 }
 
-func (n *Node) applyConfChange(e raftpb.Entry) raftpb.ConfState {
+func isConfChange(e *raftpb.Entry) bool {
+	t := e.GetType()
+	return t == raftpb.EntryConfChange || t == raftpb.EntryConfChangeV2
+}
+
+// cloneConfState copies cs (nil: an empty conf state), so the loop's and
+// the history's copies never alias a message Raft or a caller still holds.
+func cloneConfState(cs *raftpb.ConfState) *raftpb.ConfState {
+	if cs == nil {
+		return &raftpb.ConfState{}
+	}
+	return proto.Clone(cs).(*raftpb.ConfState)
+}
+
+func (n *Node) applyConfChange(e *raftpb.Entry) *raftpb.ConfState {
 	var cc raftpb.ConfChangeI
-	if e.Type == raftpb.EntryConfChange {
-		var c raftpb.ConfChange
-		if err := c.Unmarshal(e.Data); err != nil {
-			n.lg.Error("bad conf change entry", "index", e.Index, "error", err)
-			return *n.rn.ApplyConfChange(raftpb.ConfChangeV2{})
+	if e.GetType() == raftpb.EntryConfChange {
+		c := &raftpb.ConfChange{}
+		if err := proto.Unmarshal(e.Data, c); err != nil {
+			n.lg.Error("bad conf change entry", "index", e.GetIndex(), "error", err)
+			return cloneConfState(n.rn.ApplyConfChange(&raftpb.ConfChangeV2{}))
 		}
 		cc = c
 	} else {
-		var c raftpb.ConfChangeV2
-		if err := c.Unmarshal(e.Data); err != nil {
-			n.lg.Error("bad conf change entry", "index", e.Index, "error", err)
-			return *n.rn.ApplyConfChange(raftpb.ConfChangeV2{})
+		c := &raftpb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.Data, c); err != nil {
+			n.lg.Error("bad conf change entry", "index", e.GetIndex(), "error", err)
+			return cloneConfState(n.rn.ApplyConfChange(&raftpb.ConfChangeV2{}))
 		}
 		cc = c
 	}
-	return *n.rn.ApplyConfChange(cc)
+	return cloneConfState(n.rn.ApplyConfChange(cc))
 }
 
 func (n *Node) publish(rd raft.Ready) {
 	st := n.rn.BasicStatus()
 	n.mu.Lock()
-	n.status = Status{ID: st.ID, Lead: st.Lead, Term: st.Term, Commit: st.Commit, Applied: st.Applied}
+	n.status = Status{ID: st.ID, Lead: st.Lead, Term: st.GetTerm(), Commit: st.GetCommit(), Applied: st.Applied}
 	n.mu.Unlock()
 	if rd.SoftState != nil {
 		n.lg.Info("raft state", "leader", fmt.Sprintf("%x", rd.SoftState.Lead), "role", rd.SoftState.RaftState.String())

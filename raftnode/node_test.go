@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/storage"
 )
@@ -34,8 +35,8 @@ func nextData(t *testing.T, n *Node, want int) (data []string, last uint64) {
 		case a := <-n.Committed():
 			ents := a.Entries
 			for _, e := range ents {
-				last = e.Index
-				if e.Type == raftpb.EntryNormal && len(e.Data) > 0 {
+				last = e.GetIndex()
+				if e.GetType() == raftpb.EntryNormal && len(e.Data) > 0 {
 					data = append(data, string(e.Data))
 				}
 			}
@@ -116,8 +117,8 @@ func TestStartAfterSnapshotInstallCrash(t *testing.T) {
 
 	// What an installed snapshot file leaves: metadata at index 50, term 3,
 	// no log; the hard state still says commit 2, term 2.
-	meta := raftpb.SnapshotMetadata{Index: 50, Term: 3, ConfState: raftpb.ConfState{Voters: []uint64{1}}}
-	mb, _ := meta.Marshal()
+	meta := &raftpb.SnapshotMetadata{Index: proto.Uint64(50), Term: proto.Uint64(3), ConfState: &raftpb.ConfState{Voters: []uint64{1}}}
+	mb, _ := proto.Marshal(meta)
 	f, err := eng.CreateSnapshotFile(map[string][]byte{string(keySnapshot): mb})
 	if err != nil {
 		t.Fatal(err)

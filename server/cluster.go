@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/apply"
 	"github.com/cairn-kv/cairn/membership"
@@ -117,8 +118,8 @@ func (m *Member) configure(ctx context.Context, ch membership.Change, typ raftpb
 		return nil, ErrNotEnoughStartedMembers
 	}
 	ch.RequestID = m.ids.next()
-	cc := raftpb.ConfChangeV2{
-		Changes: []raftpb.ConfChangeSingle{{Type: typ, NodeID: ch.Member.ID}},
+	cc := &raftpb.ConfChangeV2{
+		Changes: []*raftpb.ConfChangeSingle{{Type: typ.Enum(), NodeId: proto.Uint64(ch.Member.ID)}},
 		Context: ch.Encode(),
 	}
 	wait := m.waits.Register(ch.RequestID)

@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/apply"
 	"github.com/cairn-kv/cairn/lease"
@@ -149,7 +150,7 @@ func (m *Member) start() error {
 		}
 	}
 	m.transport = transport.New(cluster.LocalID, transport.Handlers{
-		Step:            func(msg raftpb.Message) { m.node.Step(msg) },
+		Step:            func(msg *raftpb.Message) { m.node.Step(msg) },
 		Unreachable:     func(id uint64) { m.node.ReportUnreachable(id) },
 		LeaseRenew:      m.leaseRenewLocal,
 		LeaseTimeToLive: m.leaseTimeToLiveLocal,
@@ -255,7 +256,7 @@ func (m *Member) applyLoop() {
 	}
 }
 
-func (m *Member) apply(ents []raftpb.Entry) error {
+func (m *Member) apply(ents []*raftpb.Entry) error {
 	start := time.Now()
 	res, err := m.applier.Apply(ents)
 	if err != nil {
@@ -354,7 +355,7 @@ func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (any,
 	}
 	id := m.ids.next()
 	req.Header = &pb.RequestHeader{ID: id}
-	data, err := req.Marshal()
+	data, err := proto.Marshal(req)
 	if err != nil {
 		return nil, err
 	}

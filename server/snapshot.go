@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/apply"
 	"github.com/cairn-kv/cairn/raftnode"
@@ -27,19 +28,20 @@ const snapshotRetryDelay = time.Second
 // is the applied index and its term, which is at or after what Raft asked
 // for; the follower then acknowledges the later index. The transfer itself
 // runs in the background.
-func (m *Member) sendSnapshot(req raftpb.Message) {
+func (m *Member) sendSnapshot(req *raftpb.Message) {
 	snap := m.eng.DB.NewSnapshot()
 	index, term, err := apply.AppliedIndexOf(snap)
 	if err != nil || index == 0 {
 		snap.Close()
-		m.lg.Error("cannot take a snapshot to send", "to", fmt.Sprintf("%x", req.To), "error", err)
-		m.node.ReportSnapshot(req.To, false)
+		m.lg.Error("cannot take a snapshot to send", "to", fmt.Sprintf("%x", req.GetTo()), "error", err)
+		m.node.ReportSnapshot(req.GetTo(), false)
 		return
 	}
-	msg := req
-	msg.Snapshot = &raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{
-		Index: index, Term: term, ConfState: m.node.ConfStateAt(index),
+	msg := proto.Clone(req).(*raftpb.Message)
+	msg.Snapshot = &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+		Index: proto.Uint64(index), Term: proto.Uint64(term), ConfState: m.node.ConfStateAt(index),
 	}}
+	to := msg.GetTo()
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -62,9 +64,9 @@ func (m *Member) sendSnapshot(req raftpb.Message) {
 				return fn(k, v)
 			})
 		})
-		m.metrics.snapshotSent(msg.To, err == nil, time.Since(start))
+		m.metrics.snapshotSent(to, err == nil, time.Since(start))
 		if err != nil {
-			m.lg.Warn("sending snapshot failed", "to", fmt.Sprintf("%x", msg.To), "index", index, "error", err)
+			m.lg.Warn("sending snapshot failed", "to", fmt.Sprintf("%x", to), "index", index, "error", err)
 			// Raft asks again at the next heartbeat: not at once, or a
 			// member that keeps refusing gets the state ten times a second.
 			select {
@@ -72,17 +74,17 @@ func (m *Member) sendSnapshot(req raftpb.Message) {
 			case <-m.stopping:
 			}
 		} else {
-			m.metrics.sentBytes(msg.To, bytes)
-			m.lg.Info("sent snapshot", "to", fmt.Sprintf("%x", msg.To), "index", index, "term", term,
+			m.metrics.sentBytes(to, bytes)
+			m.lg.Info("sent snapshot", "to", fmt.Sprintf("%x", to), "index", index, "term", term,
 				"keys", keys, "bytes", bytes, "took", time.Since(start).Round(time.Millisecond))
 		}
-		m.node.ReportSnapshot(msg.To, err == nil)
+		m.node.ReportSnapshot(to, err == nil)
 	}()
 }
 
 // receiveSnapshot is the transport's handler for a snapshot the leader
 // streams.
-func (m *Member) receiveSnapshot(msg raftpb.Message, next func() ([]byte, []byte, error)) error {
+func (m *Member) receiveSnapshot(msg *raftpb.Message, next func() ([]byte, []byte, error)) error {
 	start := time.Now()
 	var bytes int
 	err := m.node.ReceiveSnapshot(msg, func() ([]byte, []byte, error) {
@@ -90,9 +92,9 @@ func (m *Member) receiveSnapshot(msg raftpb.Message, next func() ([]byte, []byte
 		bytes += len(k) + len(v)
 		return k, v, err
 	})
-	m.metrics.snapshotReceived(msg.From, err == nil, time.Since(start))
+	m.metrics.snapshotReceived(msg.GetFrom(), err == nil, time.Since(start))
 	if err == nil {
-		m.metrics.receivedBytes(msg.From, bytes)
+		m.metrics.receivedBytes(msg.GetFrom(), bytes)
 	}
 	return err
 }
@@ -104,7 +106,7 @@ func (m *Member) receiveSnapshot(msg raftpb.Message, next func() ([]byte, []byte
 func (m *Member) installSnapshot(inst *raftnode.SnapshotInstall) error {
 	err := m.kv.Restore(inst.Install)
 	if err == nil {
-		err = m.reloadState(inst.Metadata.Index)
+		err = m.reloadState(inst.Metadata.GetIndex())
 	}
 	inst.Done(err)
 	if err != nil {

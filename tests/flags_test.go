@@ -15,8 +15,8 @@ func TestVersionFlag(t *testing.T) {
 		t.Fatalf("cairn --version: exit code %d, want 0; stderr:\n%s", code, p.stderr)
 	}
 	out := p.stdout.String()
-	if !regexp.MustCompile(`(?m)^etcd Version: 3\.6\.0$`).MatchString(out) {
-		t.Errorf("cairn --version: stdout %q has no line %q", out, "etcd Version: 3.6.0")
+	if !regexp.MustCompile(`(?m)^etcd Version: 3\.7\.4$`).MatchString(out) {
+		t.Errorf("cairn --version: stdout %q has no line %q", out, "etcd Version: 3.7.4")
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/pkg/codec"
 )
@@ -39,7 +40,7 @@ func serve(t *testing.T, id uint64, h Handlers) string {
 
 func sender(t *testing.T, to uint64, addr string) *Transport {
 	t.Helper()
-	tr := New(1, Handlers{Step: func(raftpb.Message) {}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tr := New(1, Handlers{Step: func(*raftpb.Message) {}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := tr.SetPeer(to, []string{"http://" + addr}); err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +48,9 @@ func sender(t *testing.T, to uint64, addr string) *Transport {
 	return tr
 }
 
-func snapMsg() raftpb.Message {
-	return raftpb.Message{Type: raftpb.MsgSnap, From: 1, To: 2, Term: 4,
-		Snapshot: &raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: 1234, Term: 3, ConfState: raftpb.ConfState{Voters: []uint64{1, 2}}}}}
+func snapMsg() *raftpb.Message {
+	return &raftpb.Message{Type: raftpb.MsgSnap.Enum(), From: proto.Uint64(1), To: proto.Uint64(2), Term: proto.Uint64(4),
+		Snapshot: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(1234), Term: proto.Uint64(3), ConfState: &raftpb.ConfState{Voters: []uint64{1, 2}}}}}
 }
 
 // Several MiB of records, spanning many chunks, arrive intact and in
@@ -66,8 +67,8 @@ func TestSendSnapshotDeliversEveryRecord(t *testing.T) {
 	}
 	sent = append(sent, record{[]byte("big"), bytes.Repeat([]byte{7}, 3<<20)}) // one record over a chunk
 	var got []record
-	var head raftpb.Message
-	addr := serve(t, 2, Handlers{Snapshot: func(m raftpb.Message, next func() ([]byte, []byte, error)) error {
+	var head *raftpb.Message
+	addr := serve(t, 2, Handlers{Snapshot: func(m *raftpb.Message, next func() ([]byte, []byte, error)) error {
 		head = m
 		for {
 			k, v, err := next()
@@ -94,7 +95,7 @@ func TestSendSnapshotDeliversEveryRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if head.Snapshot == nil || head.Snapshot.Metadata.Index != 1234 || head.From != 1 {
+	if head.Snapshot == nil || head.Snapshot.Metadata.GetIndex() != 1234 || head.GetFrom() != 1 {
 		t.Fatalf("head message %+v, want the MsgSnap at index 1234 from 1", head)
 	}
 	if len(got) != len(sent) {
@@ -115,12 +116,12 @@ func TestSendSnapshotRefusals(t *testing.T) {
 		h    Handlers
 		want string
 	}{
-		{"handler fails", Handlers{Snapshot: func(raftpb.Message, func() ([]byte, []byte, error)) error {
+		{"handler fails", Handlers{Snapshot: func(*raftpb.Message, func() ([]byte, []byte, error)) error {
 			return errors.New("disk full")
 		}}, "disk full"},
 		{"sender removed", Handlers{
 			IsRemoved: func(id uint64) bool { return id == 1 },
-			Snapshot:  func(raftpb.Message, func() ([]byte, []byte, error)) error { return nil },
+			Snapshot:  func(*raftpb.Message, func() ([]byte, []byte, error)) error { return nil },
 		}, "permanently removed"},
 		{"no handler", Handlers{}, "not accepted"},
 	} {
@@ -284,7 +285,7 @@ func TestSendSnapshotToBlackholedPeerFails(t *testing.T) {
 	old := peerKeepaliveTimeout
 	peerKeepaliveTimeout = time.Second
 	defer func() { peerKeepaliveTimeout = old }()
-	addr := serve(t, 2, Handlers{Snapshot: func(m raftpb.Message, next func() ([]byte, []byte, error)) error {
+	addr := serve(t, 2, Handlers{Snapshot: func(m *raftpb.Message, next func() ([]byte, []byte, error)) error {
 		for {
 			if _, _, err := next(); err != nil {
 				return err

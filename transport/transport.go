@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/pkg/codec"
 )
@@ -29,7 +30,7 @@ var ErrLeaseNotFound = errors.New("transport: lease not found")
 // Handlers are the member's answers to what peers send.
 type Handlers struct {
 	// Step hands a Raft message to the local node; it must not block.
-	Step func(raftpb.Message)
+	Step func(*raftpb.Message)
 	// Unreachable and SnapshotFailed report delivery failures to Raft.
 	Unreachable func(id uint64)
 	// LeaseRenew, LeaseTimeToLive and LeaseLeases answer a follower's
@@ -49,7 +50,7 @@ type Handlers struct {
 	// Snapshot stores a snapshot the leader streams: m is the MsgSnap with
 	// its metadata; next yields the state's keys in order, then io.EOF. It
 	// returns once the snapshot is durable and handed to Raft.
-	Snapshot func(m raftpb.Message, next func() (key, value []byte, err error)) error
+	Snapshot func(m *raftpb.Message, next func() (key, value []byte, err error)) error
 	// SentBytes and ReceivedBytes, if set, count the encoded bytes of the
 	// Raft messages sent to and received from peer id.
 	SentBytes, ReceivedBytes func(id uint64, n int)
@@ -129,17 +130,16 @@ func (t *Transport) RemovePeer(id uint64) {
 }
 
 // Send queues messages for their peers. It never blocks.
-func (t *Transport) Send(msgs []raftpb.Message) {
-	for i := range msgs {
-		m := msgs[i]
+func (t *Transport) Send(msgs []*raftpb.Message) {
+	for _, m := range msgs {
 		t.mu.Lock()
-		p, ok := t.peers[m.To]
+		p, ok := t.peers[m.GetTo()]
 		t.mu.Unlock()
 		if !ok {
 			continue
 		}
 		if !p.enqueue(m) && t.h.Unreachable != nil {
-			t.h.Unreachable(m.To)
+			t.h.Unreachable(m.GetTo())
 		}
 	}
 }
@@ -161,7 +161,7 @@ type peer struct {
 	id     uint64
 	target string
 	conn   *grpc.ClientConn
-	queue  chan raftpb.Message
+	queue  chan *raftpb.Message
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -197,12 +197,12 @@ func newPeer(t *Transport, id uint64, target string) (*peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: peer %x at %s: %w", id, target, err)
 	}
-	p := &peer{t: t, id: id, target: target, conn: conn, queue: make(chan raftpb.Message, queueLen), stop: make(chan struct{}), done: make(chan struct{})}
+	p := &peer{t: t, id: id, target: target, conn: conn, queue: make(chan *raftpb.Message, queueLen), stop: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
 
-func (p *peer) enqueue(m raftpb.Message) bool {
+func (p *peer) enqueue(m *raftpb.Message) bool {
 	select {
 	case p.queue <- m:
 		return true
@@ -264,7 +264,7 @@ func (p *peer) stream() error {
 		case <-p.stop:
 			return nil
 		case m := <-p.queue:
-			if err := s.SendMsg(&m); err != nil {
+			if err := s.SendMsg(m); err != nil {
 				// The peer's reason, if it closed the stream on purpose.
 				if rerr := s.RecvMsg(&blob{}); status.Code(rerr) == codes.PermissionDenied && p.t.h.Removed != nil {
 					p.t.h.Removed()
@@ -272,7 +272,7 @@ func (p *peer) stream() error {
 				return err
 			}
 			if p.t.h.SentBytes != nil {
-				p.t.h.SentBytes(p.id, m.Size())
+				p.t.h.SentBytes(p.id, proto.Size(m))
 			}
 		}
 	}
@@ -319,18 +319,18 @@ var serviceDesc = grpc.ServiceDesc{
 // recv steps every message a peer streams to us.
 func (t *Transport) recv(s grpc.ServerStream) error {
 	for {
-		var m raftpb.Message
-		if err := s.RecvMsg(&m); err != nil {
+		m := &raftpb.Message{}
+		if err := s.RecvMsg(m); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			return err
 		}
-		if t.h.IsRemoved != nil && t.h.IsRemoved(m.From) {
+		if t.h.IsRemoved != nil && t.h.IsRemoved(m.GetFrom()) {
 			return status.Error(codes.PermissionDenied, "the member has been permanently removed from the cluster")
 		}
 		if t.h.ReceivedBytes != nil {
-			t.h.ReceivedBytes(m.From, m.Size())
+			t.h.ReceivedBytes(m.GetFrom(), proto.Size(m))
 		}
 		t.h.Step(m)
 	}
@@ -483,12 +483,12 @@ const (
 // SendSnapshot streams snapshot message m (its metadata filled in) and the
 // state that each yields, in key order, to member m.To. It returns nil once
 // the member has stored the snapshot.
-func (t *Transport) SendSnapshot(ctx context.Context, m raftpb.Message, each func(fn func(key, value []byte) error) error) error {
+func (t *Transport) SendSnapshot(ctx context.Context, m *raftpb.Message, each func(fn func(key, value []byte) error) error) error {
 	t.mu.Lock()
-	p, ok := t.peers[m.To]
+	p, ok := t.peers[m.GetTo()]
 	t.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("transport: unknown peer %x", m.To)
+		return fmt.Errorf("transport: unknown peer %x", m.GetTo())
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -507,7 +507,7 @@ func (t *Transport) SendSnapshot(ctx context.Context, m raftpb.Message, each fun
 		}
 		return err
 	}
-	head, err := m.Marshal()
+	head, err := proto.Marshal(m)
 	if err != nil {
 		return err
 	}
@@ -558,11 +558,11 @@ func (t *Transport) recvSnapshot(s grpc.ServerStream) error {
 	if err := s.RecvMsg(&head); err != nil {
 		return err
 	}
-	var m raftpb.Message
-	if len(head.b) == 0 || head.b[0] != snapMessage || m.Unmarshal(head.b[1:]) != nil || m.Type != raftpb.MsgSnap || m.Snapshot == nil {
+	m := &raftpb.Message{}
+	if len(head.b) == 0 || head.b[0] != snapMessage || proto.Unmarshal(head.b[1:], m) != nil || m.GetType() != raftpb.MsgSnap || m.Snapshot == nil || m.Snapshot.Metadata == nil {
 		return status.Error(codes.InvalidArgument, "transport: a snapshot stream must start with its MsgSnap")
 	}
-	if t.h.IsRemoved != nil && t.h.IsRemoved(m.From) {
+	if t.h.IsRemoved != nil && t.h.IsRemoved(m.GetFrom()) {
 		return status.Error(codes.PermissionDenied, "the member has been permanently removed from the cluster")
 	}
 	if t.h.Snapshot == nil {
@@ -570,7 +570,7 @@ func (t *Transport) recvSnapshot(s grpc.ServerStream) error {
 	}
 	r := &snapReader{s: s}
 	if err := t.h.Snapshot(m, r.next); err != nil {
-		t.lg.Warn("snapshot from peer failed", "from", fmt.Sprintf("%x", m.From), "index", m.Snapshot.Metadata.Index, "error", err)
+		t.lg.Warn("snapshot from peer failed", "from", fmt.Sprintf("%x", m.GetFrom()), "index", m.Snapshot.Metadata.GetIndex(), "error", err)
 		return status.Error(codes.Aborted, err.Error())
 	}
 	return s.SendMsg(&blob{})

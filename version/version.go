@@ -7,7 +7,7 @@ const (
 	// APIVersion is the etcd release whose v3 API Cairn implements; it is
 	// what Maintenance.Status reports and what `cairn --version` prints as
 	// "etcd Version:", so etcd tooling that parses that line works.
-	APIVersion = "3.6.0"
+	APIVersion = "3.7.4"
 	// ClusterVersion is the etcd cluster version (major.minor.0) reported by /version.
-	ClusterVersion = "3.6.0"
+	ClusterVersion = "3.7.0"
 )

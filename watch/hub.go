@@ -26,7 +26,7 @@ type Source interface {
 	// Events returns events of revisions from..to in order, stopping at a
 	// revision boundary after about maxEvents, and the last revision read;
 	// it returns an error satisfying IsCompacted if from is compacted.
-	Events(ctx context.Context, from, to int64, maxEvents int) ([]mvccpb.Event, int64, error)
+	Events(ctx context.Context, from, to int64, maxEvents int) ([]*mvccpb.Event, int64, error)
 	CompactRev() int64
 }
 
@@ -130,7 +130,7 @@ func (h *Hub) Restore(rev int64) {
 // Notify hands the events of an applied batch, in revision order, to the
 // synced watchers; rev is the store revision after the batch. It never
 // blocks on a watcher.
-func (h *Hub) Notify(rev int64, evs []mvccpb.Event) {
+func (h *Hub) Notify(rev int64, evs []*mvccpb.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i := 0; i < len(evs); {
@@ -148,11 +148,11 @@ func (h *Hub) Notify(rev int64, evs []mvccpb.Event) {
 	}
 }
 
-func (h *Hub) notifyRevLocked(rev int64, evs []mvccpb.Event) {
-	matched := map[*watcher][]mvccpb.Event{}
+func (h *Hub) notifyRevLocked(rev int64, evs []*mvccpb.Event) {
+	matched := map[*watcher][]*mvccpb.Event{}
 	for i := range evs {
 		h.synced.match(evs[i].Kv.Key, func(w *watcher) {
-			if rev >= w.minRev && w.wants(&evs[i]) {
+			if rev >= w.minRev && w.wants(evs[i]) {
 				matched[w] = append(matched[w], evs[i])
 			}
 		})
@@ -290,7 +290,7 @@ func (h *Hub) catchUpRound() (progressed bool, left int) {
 	for _, w := range live {
 		minRev = min(minRev, w.minRev)
 	}
-	var evs []mvccpb.Event
+	var evs []*mvccpb.Event
 	last := bound
 	if minRev <= bound {
 		var err error
@@ -306,9 +306,9 @@ func (h *Hub) catchUpRound() (progressed bool, left int) {
 		if w.minRev > last {
 			continue // waits for a future start revision, or nothing new for it
 		}
-		var wevs []mvccpb.Event
+		var wevs []*mvccpb.Event
 		for i := range evs {
-			if evs[i].Kv.ModRevision >= w.minRev && w.covers(evs[i].Kv.Key) && w.wants(&evs[i]) {
+			if evs[i].Kv.ModRevision >= w.minRev && w.covers(evs[i].Kv.Key) && w.wants(evs[i]) {
 				wevs = append(wevs, evs[i])
 			}
 		}
@@ -344,7 +344,7 @@ const maxRevsPerResponse = 1000
 
 // revisionChunk is how many of evs (in revision order) make up their
 // first max revisions.
-func revisionChunk(evs []mvccpb.Event, max int) int {
+func revisionChunk(evs []*mvccpb.Event, max int) int {
 	revs := 0
 	for i := range evs {
 		if i == 0 || evs[i].Kv.ModRevision != evs[i-1].Kv.ModRevision {
@@ -387,7 +387,7 @@ func (w *watcher) covers(key []byte) bool {
 }
 
 func (w *watcher) wants(ev *mvccpb.Event) bool {
-	return !(w.noPut && ev.Type == mvccpb.PUT) && !(w.noDelete && ev.Type == mvccpb.DELETE)
+	return !(w.noPut && ev.Type == mvccpb.Event_PUT) && !(w.noDelete && ev.Type == mvccpb.Event_DELETE)
 }
 
 // group indexes synced watchers: point watchers by key, range watchers in a list.

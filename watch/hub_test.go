@@ -113,7 +113,7 @@ func collect(t *testing.T, st *watch.Stream, id int64, n int) []string {
 	return out
 }
 
-func evString(ev mvccpb.Event) string {
+func evString(ev *mvccpb.Event) string {
 	s := fmt.Sprintf("%s %s=%s@%d", ev.Type, ev.Kv.Key, ev.Kv.Value, ev.Kv.ModRevision)
 	if ev.PrevKv != nil {
 		s += fmt.Sprintf(" prev=%s@%d", ev.PrevKv.Value, ev.PrevKv.ModRevision)

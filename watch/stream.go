@@ -19,7 +19,7 @@ type Response struct {
 	WatchID int64
 	// Events are in revision order; each may carry PrevKv, which the
 	// sender strips unless PrevKV is set.
-	Events []mvccpb.Event
+	Events []*mvccpb.Event
 	// Revision is the store revision the response is at (header.revision).
 	Revision int64
 	// CompactRevision is set when the watcher's next revision was compacted;

@@ -1,18 +1,21 @@
-// Package codec is the gRPC codec Cairn's servers and peers use: etcd's
-// generated types marshal themselves (no reflection); anything else goes
-// through protobuf.
+// Package codec is the gRPC codec Cairn's servers and peers use: protobuf
+// for generated messages, and the Marshal and Unmarshal methods of the
+// hand-written wire types of package v3concpb (etcd's Lock and Election
+// messages), which are not proto.Message and which grpc's default codec
+// would therefore reject. Servers and clients install it with
+// grpc.ForceServerCodec and grpc.ForceCodec; it keeps the name "proto" so
+// the content-type on the wire stays application/grpc+proto, as etcd's.
 package codec
 
 import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/protoadapt"
 )
 
-// gogoMessage is what etcd's generated types implement: fast hand-written
-// marshalling, no reflection.
-type gogoMessage interface {
+// selfMarshaler is a type that encodes itself without being a
+// proto.Message (the v3concpb types).
+type selfMarshaler interface {
 	Marshal() ([]byte, error)
 	Unmarshal([]byte) error
 }
@@ -22,24 +25,20 @@ type Codec struct{}
 
 func (Codec) Marshal(v any) ([]byte, error) {
 	switch m := v.(type) {
-	case gogoMessage:
-		return m.Marshal()
 	case proto.Message:
 		return proto.Marshal(m)
-	case protoadapt.MessageV1:
-		return proto.Marshal(protoadapt.MessageV2Of(m))
+	case selfMarshaler:
+		return m.Marshal()
 	}
 	return nil, fmt.Errorf("codec: cannot marshal %T", v)
 }
 
 func (Codec) Unmarshal(data []byte, v any) error {
 	switch m := v.(type) {
-	case gogoMessage:
-		return m.Unmarshal(data)
 	case proto.Message:
 		return proto.Unmarshal(data, m)
-	case protoadapt.MessageV1:
-		return proto.Unmarshal(data, protoadapt.MessageV2Of(m))
+	case selfMarshaler:
+		return m.Unmarshal(data)
 	}
 	return fmt.Errorf("codec: cannot unmarshal into %T", v)
 }

@@ -9,6 +9,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/watch"
 )
@@ -186,12 +187,12 @@ func (ws *watchStream) forward(r watch.Response) error {
 	}
 	if len(r.Events) > 0 {
 		out.Events = make([]*mvccpb.Event, len(r.Events))
-		for i := range r.Events {
-			ev := r.Events[i]
-			if !r.PrevKV {
-				ev.PrevKv = nil
+		for i, ev := range r.Events {
+			if !r.PrevKV && ev.PrevKv != nil {
+				// Events are shared between watchers: strip a copy.
+				ev = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv}
 			}
-			out.Events[i] = &ev
+			out.Events[i] = ev
 		}
 		ws.mu.Lock()
 		if _, ok := ws.progress[r.WatchID]; ok {
@@ -215,18 +216,24 @@ func (ws *watchStream) forward(r watch.Response) error {
 // sendFragments splits a response whose size reaches limit into several
 // with fragment set on all but the last, each holding at least one event.
 func sendFragments(r *pb.WatchResponse, limit uint, send func(*pb.WatchResponse) error) error {
-	if uint(r.Size()) < limit || len(r.Events) < 2 {
+	if uint(proto.Size(r)) < limit || len(r.Events) < 2 {
 		return send(r)
 	}
 	evs := r.Events
 	for len(evs) > 0 {
-		part := *r
-		part.Events = nil
-		part.Fragment = true
+		part := &pb.WatchResponse{
+			Header:          r.Header,
+			WatchId:         r.WatchId,
+			Created:         r.Created,
+			Canceled:        r.Canceled,
+			CompactRevision: r.CompactRevision,
+			CancelReason:    r.CancelReason,
+			Fragment:        true,
+		}
 		n := 0
 		for n < len(evs) {
 			part.Events = append(part.Events, evs[n])
-			if len(part.Events) > 1 && uint(part.Size()) >= limit {
+			if len(part.Events) > 1 && uint(proto.Size(part)) >= limit {
 				part.Events = part.Events[:len(part.Events)-1]
 				break
 			}
@@ -236,7 +243,7 @@ func sendFragments(r *pb.WatchResponse, limit uint, send func(*pb.WatchResponse)
 		if len(evs) == 0 {
 			part.Fragment = false
 		}
-		if err := send(&part); err != nil {
+		if err := send(part); err != nil {
 			return err
 		}
 	}

@@ -5,9 +5,11 @@
 // The messages are hand-written to match etcd's v3lock.proto and
 // v3election.proto field for field (names, numbers, types), so clients
 // generated from those files talk to Cairn unchanged. Each type marshals
-// itself with protowire, which is what Cairn's gRPC codec (pkg/codec)
-// dispatches on; embedded etcdserverpb.ResponseHeader and mvccpb.KeyValue
-// fields use their own generated Marshal and Unmarshal. Unmarshal skips
-// unknown fields, rejects a known field sent with the wrong wire type (as
-// etcd's generated code does), and copies bytes out of its input.
+// itself with protowire, through Marshal and Unmarshal methods, which is
+// what Cairn's gRPC codec (pkg/codec) dispatches on; embedded
+// etcdserverpb.ResponseHeader and mvccpb.KeyValue fields are generated
+// messages and go through package proto. Unmarshal skips unknown fields,
+// rejects a field of these types sent with the wrong wire type, and copies
+// bytes out of its input. (Inside an embedded ResponseHeader or KeyValue,
+// package proto keeps such a field as an unknown field instead.)
 package v3concpb

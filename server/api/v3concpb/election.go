@@ -84,7 +84,7 @@ func (m *CampaignRequest) Unmarshal(b []byte) error {
 }
 
 func (m *CampaignResponse) Marshal() ([]byte, error) {
-	b, err := appendMessage(nil, 1, m.Header, m.Header == nil)
+	b, err := appendProto(nil, 1, m.Header, m.Header == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (m *CampaignResponse) Unmarshal(b []byte) error {
 			if m.Header == nil {
 				m.Header = new(pb.ResponseHeader)
 			}
-			return consumeMessage("CampaignResponse.header", typ, b, m.Header)
+			return consumeProto("CampaignResponse.header", typ, b, m.Header)
 		case 2:
 			if m.Leader == nil {
 				m.Leader = new(LeaderKey)
@@ -159,11 +159,11 @@ func (m *LeaderRequest) Unmarshal(b []byte) error {
 }
 
 func (m *LeaderResponse) Marshal() ([]byte, error) {
-	b, err := appendMessage(nil, 1, m.Header, m.Header == nil)
+	b, err := appendProto(nil, 1, m.Header, m.Header == nil)
 	if err != nil {
 		return nil, err
 	}
-	return appendMessage(b, 2, m.Kv, m.Kv == nil)
+	return appendProto(b, 2, m.Kv, m.Kv == nil)
 }
 
 func (m *LeaderResponse) Unmarshal(b []byte) error {
@@ -174,12 +174,12 @@ func (m *LeaderResponse) Unmarshal(b []byte) error {
 			if m.Header == nil {
 				m.Header = new(pb.ResponseHeader)
 			}
-			return consumeMessage("LeaderResponse.header", typ, b, m.Header)
+			return consumeProto("LeaderResponse.header", typ, b, m.Header)
 		case 2:
 			if m.Kv == nil {
 				m.Kv = new(mvccpb.KeyValue)
 			}
-			return consumeMessage("LeaderResponse.kv", typ, b, m.Kv)
+			return consumeProto("LeaderResponse.kv", typ, b, m.Kv)
 		}
 		return 0, nil
 	})
@@ -203,7 +203,7 @@ func (m *ResignRequest) Unmarshal(b []byte) error {
 }
 
 func (m *ResignResponse) Marshal() ([]byte, error) {
-	return appendMessage(nil, 1, m.Header, m.Header == nil)
+	return appendProto(nil, 1, m.Header, m.Header == nil)
 }
 
 func (m *ResignResponse) Unmarshal(b []byte) error {
@@ -213,7 +213,7 @@ func (m *ResignResponse) Unmarshal(b []byte) error {
 			if m.Header == nil {
 				m.Header = new(pb.ResponseHeader)
 			}
-			return consumeMessage("ResignResponse.header", typ, b, m.Header)
+			return consumeProto("ResignResponse.header", typ, b, m.Header)
 		}
 		return 0, nil
 	})
@@ -244,7 +244,7 @@ func (m *ProclaimRequest) Unmarshal(b []byte) error {
 }
 
 func (m *ProclaimResponse) Marshal() ([]byte, error) {
-	return appendMessage(nil, 1, m.Header, m.Header == nil)
+	return appendProto(nil, 1, m.Header, m.Header == nil)
 }
 
 func (m *ProclaimResponse) Unmarshal(b []byte) error {
@@ -254,7 +254,7 @@ func (m *ProclaimResponse) Unmarshal(b []byte) error {
 			if m.Header == nil {
 				m.Header = new(pb.ResponseHeader)
 			}
-			return consumeMessage("ProclaimResponse.header", typ, b, m.Header)
+			return consumeProto("ProclaimResponse.header", typ, b, m.Header)
 		}
 		return 0, nil
 	})

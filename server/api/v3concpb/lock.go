@@ -48,7 +48,7 @@ func (m *LockRequest) Unmarshal(b []byte) error {
 }
 
 func (m *LockResponse) Marshal() ([]byte, error) {
-	b, err := appendMessage(nil, 1, m.Header, m.Header == nil)
+	b, err := appendProto(nil, 1, m.Header, m.Header == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func (m *LockResponse) Unmarshal(b []byte) error {
 			if m.Header == nil {
 				m.Header = new(pb.ResponseHeader)
 			}
-			return consumeMessage("LockResponse.header", typ, b, m.Header)
+			return consumeProto("LockResponse.header", typ, b, m.Header)
 		case 2:
 			return consumeBytes("LockResponse.key", typ, b, &m.Key)
 		}
@@ -86,7 +86,7 @@ func (m *UnlockRequest) Unmarshal(b []byte) error {
 }
 
 func (m *UnlockResponse) Marshal() ([]byte, error) {
-	return appendMessage(nil, 1, m.Header, m.Header == nil)
+	return appendProto(nil, 1, m.Header, m.Header == nil)
 }
 
 func (m *UnlockResponse) Unmarshal(b []byte) error {
@@ -96,7 +96,7 @@ func (m *UnlockResponse) Unmarshal(b []byte) error {
 			if m.Header == nil {
 				m.Header = new(pb.ResponseHeader)
 			}
-			return consumeMessage("UnlockResponse.header", typ, b, m.Header)
+			return consumeProto("UnlockResponse.header", typ, b, m.Header)
 		}
 		return 0, nil
 	})

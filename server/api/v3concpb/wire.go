@@ -4,9 +4,12 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
-// message is a type that encodes itself: ours, and etcd's generated ones.
+// message is one of this package's types, which encode themselves. etcd's
+// generated types (ResponseHeader, KeyValue) go through package proto
+// instead: see appendProto and consumeProto.
 type message interface {
 	Marshal() ([]byte, error)
 	Unmarshal([]byte) error
@@ -43,6 +46,18 @@ func appendMessage(b []byte, num protowire.Number, m message, isNil bool) ([]byt
 	}
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	return protowire.AppendBytes(b, data), nil
+}
+
+// appendProto writes the generated message m unless isNil, as
+// appendMessage does for ours.
+func appendProto(b []byte, num protowire.Number, m proto.Message, isNil bool) ([]byte, error) {
+	if isNil {
+		return b, nil
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(proto.Size(m)))
+	// proto.Size has just cached the sizes of m and its sub-messages.
+	return proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, m)
 }
 
 // fieldFunc decodes one field whose tag has been read from the value at the
@@ -113,6 +128,24 @@ func consumeMessage(name string, typ protowire.Type, b []byte, m message) (int, 
 		return 0, protowire.ParseError(n)
 	}
 	if err := m.Unmarshal(v); err != nil {
+		return 0, fmt.Errorf("v3concpb: field %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// consumeProto merges an embedded generated message into m, as
+// consumeMessage does for ours. Package proto keeps a known field sent
+// with the wrong wire type as an unknown field rather than failing, as
+// etcd's own generated code now does.
+func consumeProto(name string, typ protowire.Type, b []byte, m proto.Message) (int, error) {
+	if typ != protowire.BytesType {
+		return 0, wrongType(name, typ)
+	}
+	v, n := protowire.ConsumeBytes(b)
+	if n < 0 {
+		return 0, protowire.ParseError(n)
+	}
+	if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(v, m); err != nil {
 		return 0, fmt.Errorf("v3concpb: field %s: %w", name, err)
 	}
 	return n, nil

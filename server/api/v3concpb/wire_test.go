@@ -7,6 +7,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // newMessages returns one empty value of every message type.
@@ -80,9 +81,28 @@ func TestFieldNumbers(t *testing.T) {
 	if !bytes.Equal(data, want) {
 		t.Errorf("LeaderKey: got %x, want %x", data, want)
 	}
+	// Embedded etcd messages: the header is field 1, the key-value field 2.
+	data, _ = (&LeaderResponse{Header: &pb.ResponseHeader{Revision: 3}, Kv: &mvccpb.KeyValue{Key: []byte("k")}}).Marshal()
+	want = []byte{1<<3 | 2, 2, 3 << 3, 3, 2<<3 | 2, 3, 1<<3 | 2, 1, 'k'}
+	if !bytes.Equal(data, want) {
+		t.Errorf("LeaderResponse: got %x, want %x", data, want)
+	}
 	var lr LockRequest
 	if err := lr.Unmarshal([]byte{1 << 3, 1}); err == nil {
 		t.Error("LockRequest.name as a varint: got no error, want a wrong wire type error")
+	}
+}
+
+// An embedded message that occurs twice is merged, as protobuf does.
+func TestMergeEmbedded(t *testing.T) {
+	data := []byte{1<<3 | 2, 2, 1 << 3, 7, 1<<3 | 2, 2, 3 << 3, 9, 2<<3 | 2, 1, 'k'}
+	var got LockResponse
+	if err := got.Unmarshal(data); err != nil {
+		t.Fatal(err)
+	}
+	want := &pb.ResponseHeader{ClusterId: 7, Revision: 9}
+	if !proto.Equal(got.Header, want) || string(got.Key) != "k" {
+		t.Errorf("got header %v key %q, want header %v key \"k\"", got.Header, got.Key, want)
 	}
 }
 
