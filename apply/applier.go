@@ -11,7 +11,6 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
 	"github.com/cairn-kv/cairn/storage"
@@ -123,11 +122,6 @@ func (a *Applier) applyRequest(ctx context.Context, wb *mvcc.Batch, req *pb.Inte
 	switch {
 	case req.Put != nil:
 		return a.write(wb, func(tw leasedWrite) (any, error) {
-			// A put on its own checks its lease before its key (a put in a
-			// txn the other way round: checkPut), as etcd does.
-			if req.Put.Lease != lease.NoLease && !a.lessor.LeaseExists(req.Put.Lease) {
-				return nil, lease.ErrLeaseNotFound
-			}
 			if err := checkPut(ctx, tw, a.lessor, req.Put); err != nil {
 				return nil, err
 			}

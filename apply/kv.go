@@ -92,13 +92,25 @@ func Range(ctx context.Context, rv ReadView, r *pb.RangeRequest) (*pb.RangeRespo
 		resp.More = true
 	}
 	resp.Kvs = make([]*mvccpb.KeyValue, len(kvs))
-	for i := range kvs {
+	for i, kv := range kvs {
 		if r.KeysOnly {
-			kvs[i].Value = nil
+			kv = keysOnly(kv, r.SortTarget)
 		}
-		resp.Kvs[i] = kvs[i]
+		resp.Kvs[i] = kv
 	}
 	return resp, nil
+}
+
+// keysOnly is what a keys-only Range returns of kv. etcd 3.7 serves such a
+// read from its index (mvcc FastKeysOnly), which holds no lease: the answer
+// has key, create_revision, mod_revision and version only. Sorted by value,
+// etcd reads the values and keeps the lease (etcd 3.6 always kept it).
+func keysOnly(kv *mvccpb.KeyValue, target pb.RangeRequest_SortTarget) *mvccpb.KeyValue {
+	out := &mvccpb.KeyValue{Key: kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version}
+	if target == pb.RangeRequest_VALUE {
+		out.Lease = kv.Lease
+	}
+	return out
 }
 
 func prune(kvs []*mvccpb.KeyValue, drop func(*mvccpb.KeyValue) bool) []*mvccpb.KeyValue {
@@ -155,8 +167,13 @@ func (s kvSorter) Len() int           { return len(s.kvs) }
 func (s kvSorter) Swap(i, j int)      { s.kvs[i], s.kvs[j] = s.kvs[j], s.kvs[i] }
 func (s kvSorter) Less(i, j int) bool { return s.less(s.kvs[i], s.kvs[j]) }
 
-// checkPut runs the checks etcd makes before a Put writes anything.
+// checkPut runs the checks etcd makes before a Put writes anything: the
+// lease first, then the key that ignore_value/ignore_lease need (etcd 3.7's
+// txn checkPut; 3.6 checked the key first inside a txn).
 func checkPut(ctx context.Context, rv ReadView, leases LeaseLookup, r *pb.PutRequest) error {
+	if r.Lease != lease.NoLease && !leases.LeaseExists(r.Lease) {
+		return lease.ErrLeaseNotFound
+	}
 	if r.IgnoreValue || r.IgnoreLease {
 		rr, err := rv.Range(ctx, r.Key, nil, mvcc.RangeOptions{})
 		if err != nil {
@@ -165,9 +182,6 @@ func checkPut(ctx context.Context, rv ReadView, leases LeaseLookup, r *pb.PutReq
 		if len(rr.KVs) == 0 {
 			return ErrKeyNotFound
 		}
-	}
-	if r.Lease != lease.NoLease && !leases.LeaseExists(r.Lease) {
-		return lease.ErrLeaseNotFound
 	}
 	return nil
 }
