@@ -1,6 +1,6 @@
 // Package compat holds Cairn's compatibility tests: differential suites
 // that send the same requests, or run the same etcdctl command lines,
-// against a fresh Cairn member and a fresh real etcd v3.6.16 member (the
+// against a fresh Cairn member and a fresh real etcd v3.7.4 member (the
 // oracle, started in-process from go.etcd.io/etcd/server/v3/embed) and fail
 // where the two answer differently; and suites that drive real clients
 // against Cairn and assert what they do.
@@ -38,7 +38,8 @@
 //     etcdctl_lock_elect_test.go): the real etcdctl binary's put, get, del,
 //     txn, compaction, endpoint, member list, alarm, defrag, watch, lease,
 //     lock and elect, outputs compared after normalizing what differs
-//     between any two clusters.
+//     between any two clusters, and without the client libraries' log
+//     lines on stderr, which timing decides (see userView).
 //
 // # Real clients
 //
@@ -62,7 +63,18 @@
 // CAIRN_COMPAT_STEPS, CAIRN_COMPAT_SOAK for a long soak, ...).
 //
 // etcd is the oracle, but it has bugs of its own: two request shapes that
-// crash etcd v3.6.16 are steered around (see random_gen_test.go and
-// diffRun.unsafe), and a test whose etcd crashes says so instead of
-// blaming Cairn.
+// crash etcd (v3.6.16, and still v3.7.4) are steered around (see
+// random_gen_test.go and diffRun.unsafe), and a test whose etcd crashes
+// says so instead of blaming Cairn.
+//
+// # The etcd 3.6 oracle
+//
+// Cairn implements etcd 3.7's behaviour, and every differential suite
+// compares with etcd 3.7.4. etcd v3.6.16 is kept for 3.6 clients: in
+// etcd36_test.go the etcdctl v3.6.16 binary runs a basic transcript against
+// etcd v3.6.16 and against Cairn. Both come from the module in oracle36/
+// (one Go module cannot require two releases of etcd), which the test
+// builds with go build; the server runs in a subprocess
+// (cluster.StartEtcd36). etcd36_test.go lists where 3.6 and 3.7 answer
+// differently in what the suites cover.
 package compat

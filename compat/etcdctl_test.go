@@ -2,7 +2,7 @@ package compat
 
 // etcdctl differential test.
 //
-// What it proves: the real etcdctl v3.6 binary, built from the module cache,
+// What it proves: the real etcdctl v3.7 binary, built from the module cache,
 // gives the same stdout, stderr and exit code against a fresh Cairn member
 // as against a fresh etcd member, for one sequence of command lines run on
 // both from the same empty state: put, get with every read flag and output
@@ -10,8 +10,11 @@ package compat
 // and health, member list, alarm list and defrag. Before comparing, only
 // what must differ between two clusters is replaced by a placeholder:
 // addresses (127.0.0.1:port), member and cluster IDs, raft terms and
-// indexes, database sizes, and timings (see normalizeCtl). Everything else,
-// versions included, must match byte for byte.
+// indexes, database sizes, and timings (see normalizeCtl), and the log
+// lines the client libraries print on stderr are dropped: whether a retry
+// warning is logged depends on timing, and what a user sees is the output,
+// the exit code and the error etcdctl prints (see userView). Everything
+// else, versions included, must match byte for byte.
 //
 // A failure prints the command line, its stdin, and both normalized outputs.
 
@@ -294,7 +297,64 @@ func runCtl(t *testing.T, bin, endpoint string, s ctlStep) ctlResult {
 		}
 		exit = ee.ExitCode()
 	}
-	return ctlResult{Stdout: normalizeCtl(stdout.String()), Stderr: normalizeCtl(stderr.String()), Exit: exit}
+	return userView(ctlResult{Stdout: stdout.String(), Stderr: stderr.String(), Exit: exit})
+}
+
+// userView is what a user of etcdctl sees in r, normalized: stdout, the
+// exit code and the error text on stderr, without the log lines of the
+// client libraries (see dropClientLogs). Every etcdctl comparison goes
+// through it.
+func userView(r ctlResult) ctlResult {
+	r.Stdout = normalizeCtl(r.Stdout)
+	r.Stderr = normalizeCtl(dropClientLogs(r.Stderr))
+	return r
+}
+
+var (
+	// A zap console line: "2006-01-02T15:04:05.000Z<TAB>WARN<TAB>...".
+	reZapConsole = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)\t(DEBUG|INFO|WARN|ERROR|DPANIC|PANIC|FATAL)\t`)
+	// A grpclog line: "2006/01/02 15:04:05 WARNING: ...".
+	reGRPCLog = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(\.\d+)? (INFO|WARNING|ERROR|FATAL): `)
+)
+
+// dropClientLogs removes from etcdctl's stderr the lines that the client
+// libraries log: zap's JSON lines (an object with "level", "ts" and "msg",
+// such as clientv3's "retrying of unary invoker failed" warning), zap's
+// console lines and grpclog's lines. Whether such a line is printed
+// depends on timing (a retry under load), not on what the server answered;
+// the error etcdctl ends with is on its own line ("Error: ..."), which
+// stays.
+func dropClientLogs(stderr string) string {
+	if stderr == "" {
+		return stderr
+	}
+	lines := strings.SplitAfter(stderr, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if !isClientLog(strings.TrimSuffix(l, "\n")) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
+}
+
+func isClientLog(line string) bool {
+	if reZapConsole.MatchString(line) || reGRPCLog.MatchString(line) {
+		return true
+	}
+	if !strings.HasPrefix(line, "{") {
+		return false
+	}
+	var entry map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(line), &entry); err != nil {
+		return false
+	}
+	for _, k := range []string{"level", "ts", "msg"} {
+		if _, ok := entry[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // ctlEnv is the environment without ETCDCTL_* variables, which would
@@ -317,25 +377,18 @@ var (
 	reFieldsID = regexp.MustCompile(`"(ClusterID|MemberID|RaftTerm)" : \d+`)
 	// Durations: "took = 1.2ms", "took":"1.2ms", "took 1.2ms".
 	reTook = regexp.MustCompile(`took( = |":"| )[0-9.]+(ns|µs|us|ms|s|m)`)
-	// Client log lines on stderr carry a timestamp and a caller.
-	reLogTS     = regexp.MustCompile(`"ts":"[^"]*"`)
-	reLogCaller = regexp.MustCompile(`"caller":"[^"]*"`)
-	reLogTarget = regexp.MustCompile(`"target":"[^"]*"`)
 )
 
 // normalizeCtl replaces what differs between any two clusters.
 func normalizeCtl(s string) string {
 	s = reAddr.ReplaceAllString(s, "127.0.0.1:<port>")
-	s = reVersion36.ReplaceAllString(s, "3.6.x") // Cairn reports 3.6.0, etcd its patch release
+	s = reVersion37.ReplaceAllString(s, "3.7.x") // Cairn reports 3.7.0, etcd its patch release
 	s = reJSONID.ReplaceAllStringFunc(s, func(m string) string {
 		name, _, _ := strings.Cut(m, ":")
 		return name + ":<n>"
 	})
 	s = reFieldsID.ReplaceAllString(s, `"$1" : <n>`)
 	s = reTook.ReplaceAllString(s, "took${1}<duration>")
-	s = reLogTS.ReplaceAllString(s, `"ts":"<ts>"`)
-	s = reLogCaller.ReplaceAllString(s, `"caller":"<caller>"`)
-	s = reLogTarget.ReplaceAllString(s, `"target":"<target>"`)
 	return normalizeRows(s)
 }
 
@@ -343,18 +396,26 @@ func normalizeCtl(s string) string {
 // follow the contents) and blanks the columns that differ between clusters:
 // in `endpoint status` rows the ID, db size, in use, percentage not in use,
 // raft term, raft index and raft applied index; in `member list` rows the ID.
+// Tables are drawn with box-drawing characters since etcdctl 3.7 (ASCII
+// before); both are read, and written back in ASCII.
 func normalizeRows(s string) string {
 	lines := strings.Split(s, "\n")
 	for i, line := range lines {
 		sep := ", "
-		table := strings.HasPrefix(line, "|") || strings.HasPrefix(line, "+-")
-		switch {
-		case strings.HasPrefix(line, "+-"):
+		border := false
+		for _, p := range []string{"+-", "┌", "├", "└"} {
+			border = border || strings.HasPrefix(line, p)
+		}
+		table := border
+		for _, bar := range []string{"|", "│"} {
+			if strings.HasPrefix(line, bar) {
+				line = strings.TrimSuffix(strings.TrimPrefix(line, bar), bar)
+				sep, table = bar, true
+			}
+		}
+		if border {
 			lines[i] = "+-+"
 			continue
-		case table:
-			line = strings.TrimSuffix(strings.TrimPrefix(line, "|"), "|")
-			sep = "|"
 		}
 		cells := strings.Split(line, sep)
 		for j := range cells {
@@ -404,4 +465,25 @@ func indent(s string) string {
 		return "    (empty)"
 	}
 	return "    " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n    ")
+}
+
+// TestDropClientLogs checks which stderr lines count as client logs.
+func TestDropClientLogs(t *testing.T) {
+	in := `{"level":"warn","ts":"2026-12-04T23:19:43.123456Z","logger":"etcd-client","caller":"v3@v3.7.4/retry_interceptor.go:65","msg":"retrying of unary invoker failed","target":"etcd-endpoints://0xc000/127.0.0.1:2379","attempt":0,"error":"rpc error: code = Unavailable desc = etcdserver: leader changed"}
+2026-12-04T23:19:43.123Z	WARN	etcd-client	retrying
+2026/12/04 23:19:43 WARNING: [core] addrConn.createTransport failed
+Error: context deadline exceeded
+{"key":"a","level":"not a log line"}
+{not json
+`
+	want := `Error: context deadline exceeded
+{"key":"a","level":"not a log line"}
+{not json
+`
+	if got := dropClientLogs(in); got != want {
+		t.Errorf("dropClientLogs:\ngot:\n%s\nwant:\n%s", got, want)
+	}
+	if got := dropClientLogs("no newline at the end"); got != "no newline at the end" {
+		t.Errorf("dropClientLogs kept %q, want the line", got)
+	}
 }

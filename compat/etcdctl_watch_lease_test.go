@@ -2,7 +2,7 @@ package compat
 
 // etcdctl watch and lease differential test.
 //
-// What it proves: the real etcdctl v3.6 binary prints the same for its
+// What it proves: the real etcdctl v3.7 binary prints the same for its
 // watch and lease commands against Cairn as against etcd. A watch runs in
 // the background on both members while the test writes; it is stopped once
 // both printed what the test waits for, then its stdout, stderr and exit
@@ -134,6 +134,9 @@ type ctlPair struct {
 	// member chose.
 	leases [2]map[string]string
 	step   int
+	// also, if set, normalizes further what both members printed (after
+	// normalize's own).
+	also func(string) string
 }
 
 func newCtlPair(t *testing.T, opts cluster.Options) *ctlPair {
@@ -170,7 +173,7 @@ func (p *ctlPair) args(side int, args []string) []string {
 	return out
 }
 
-// normalize applies normalizeCtl and names the member's lease IDs.
+// normalize names the member's lease IDs and applies userView.
 func (p *ctlPair) normalize(side int, r ctlResult) ctlResult {
 	for _, s := range []*string{&r.Stdout, &r.Stderr} {
 		for name, hex := range p.leases[side] {
@@ -178,7 +181,11 @@ func (p *ctlPair) normalize(side int, r ctlResult) ctlResult {
 			*s = strings.ReplaceAll(*s, hex, "<"+name+">")
 			*s = regexp.MustCompile(`\b`+strconv.FormatInt(id, 10)+`\b`).ReplaceAllString(*s, "<"+name+">")
 		}
-		*s = sortAttachedKeys(normalizeCtl(*s))
+	}
+	r = userView(r)
+	r.Stdout, r.Stderr = sortAttachedKeys(r.Stdout), sortAttachedKeys(r.Stderr)
+	if p.also != nil {
+		r.Stdout, r.Stderr = p.also(r.Stdout), p.also(r.Stderr)
 	}
 	return r
 }

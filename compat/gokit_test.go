@@ -3,7 +3,7 @@ package compat
 // go-kit sd/etcdv3 test.
 //
 // What it proves: go-kit's service discovery on etcd (github.com/go-kit/kit
-// v0.13.0, sd/etcdv3, built here against the etcd v3.6.16 client) works
+// v0.13.0, sd/etcdv3, built here against the etcd v3.7.4 client) works
 // against Cairn: a Registrar puts its instance under a lease with a TTL
 // and keeps the lease alive; an Instancer, which reads the prefix and
 // re-reads it on every watch event, sees instances come (Register), stay

@@ -5,7 +5,6 @@ package compat
 // field-by-field comparison of the two answers.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/compat/internal/cluster"
 )
@@ -158,18 +158,6 @@ func setOrNot(v uint64) uint64 {
 	return 0
 }
 
-// cmpOpts compare generated messages field by field. Unknown fields
-// (XXX_unrecognized) are compared too: Cairn must not send fields etcd
-// does not. Byte strings are compared whole (fast for big values), with
-// nil equal to empty as on the wire.
-var cmpOpts = []cmp.Option{
-	cmp.FilterPath(func(p cmp.Path) bool {
-		f := p.Last().String()
-		return f == ".XXX_sizecache" || f == ".XXX_NoUnkeyedLiteral"
-	}, cmp.Ignore()),
-	cmp.Comparer(bytes.Equal),
-}
-
 // diffOutcomes returns "" when the two outcomes are the same: equal
 // responses, or errors with the same gRPC code and message.
 func diffOutcomes(etcd, cairn outcome) string {
@@ -180,6 +168,8 @@ func diffOutcomes(etcd, cairn outcome) string {
 			return ""
 		}
 		return "outcomes differ (see above)"
+	case msgEqual(etcd.resp, cairn.resp):
+		return ""
 	default:
 		return shorten(cmp.Diff(etcd.resp, cairn.resp, cmpOpts...), 6000)
 	}
@@ -192,10 +182,14 @@ func (o outcome) String() string {
 	return describe(o.resp)
 }
 
-// describe prints a message in compact text form, shortened in the middle
-// when it is long (oversized values).
+// describe prints a message in compact text form (see msgText), after its
+// type, shortened in the middle when it is long (oversized values).
 func describe(m any) string {
-	return shorten(strings.TrimPrefix(fmt.Sprintf("%T %v", m, m), "*etcdserverpb."), 1500)
+	text := fmt.Sprint(m)
+	if pm, ok := m.(proto.Message); ok {
+		text = msgText(pm)
+	}
+	return shorten(strings.TrimPrefix(fmt.Sprintf("%T %s", m, text), "*etcdserverpb."), 1500)
 }
 
 // shorten cuts the middle out of s when it is longer than max.

@@ -3,7 +3,7 @@ package compat
 // KV differential test.
 //
 // What it proves: for every sequence below, a fresh Cairn member and a fresh
-// etcd v3.6 member give the same answer to every request of the KV service
+// etcd v3.7 member give the same answer to every request of the KV service
 // (Range, Put, DeleteRange, Txn, Compact), sent as raw etcdserverpb messages
 // over gRPC. Responses are compared whole and field by field — revisions,
 // kvs with their create/mod revisions, versions and leases, counts, more,

@@ -4,7 +4,7 @@ package compat
 //
 // What it proves: etcd's own generated clients (v3lockpb.NewLockClient,
 // v3electionpb.NewElectionClient) drive the same sequence against a fresh
-// Cairn member and a fresh etcd v3.6 member, and both produce the same
+// Cairn member and a fresh etcd v3.7 member, and both produce the same
 // transcript: lock keys, leader keys (name, key, creation revision, lease),
 // values seen by Leader and Observe, header revisions, and every error's
 // gRPC code and message. Leases are granted with fixed IDs so key names

@@ -8,10 +8,11 @@ package compat
 // Besides the header identity, what must differ between two clusters is
 // reduced to "set or not": member IDs, raft term and indexes, database
 // sizes, and the ports in member URLs. Whether the leader is this member is
-// kept. The server version is compared as "a 3.6 release" (Cairn reports
-// the API release it implements, 3.6.0). Storage versions, the quota, errors, learner flags and downgrade info must
-// match exactly. Status is compared once etcd's storage version has settled
-// (see cluster.WaitEtcdSettled).
+// kept. The server version is compared as "a 3.7 release" (Cairn reports
+// the API release it implements, 3.7.0). Storage versions, the quota,
+// errors, learner flags and downgrade info must match exactly. Status is
+// compared once etcd's storage version has settled (see
+// cluster.WaitEtcdSettled).
 
 import (
 	"context"
@@ -103,25 +104,21 @@ func callMaintenance(conn *grpc.ClientConn, mc maintenanceCall) outcome {
 	if err != nil {
 		return outcome{err: status.Convert(err)}
 	}
-	if h, ok := resp.(*healthpb.HealthCheckResponse); ok {
-		// A protobuf-go message: compare its one field, the serving status.
-		return outcome{resp: "HealthCheckResponse status:" + h.GetStatus().String()}
-	}
 	normalizeMaintenance(resp)
 	return outcome{resp: resp}
 }
 
 var rePort = regexp.MustCompile(`:\d+$`)
 
-// reVersion36 matches an etcd 3.6 release number.
-var reVersion36 = regexp.MustCompile(`\b3\.6\.\d+\b`)
+// reVersion37 matches an etcd 3.7 release number.
+var reVersion37 = regexp.MustCompile(`\b3\.7\.\d+\b`)
 
 func normalizeMaintenance(resp any) {
 	switch r := resp.(type) {
 	case *pb.StatusResponse:
-		// Cairn reports the etcd API release it implements (3.6.0, as
-		// its issue specifies), not etcd's patch release.
-		r.Version = reVersion36.ReplaceAllString(r.Version, "3.6.x")
+		// Cairn reports the etcd API release it implements (3.7.0), not
+		// etcd's patch release.
+		r.Version = reVersion37.ReplaceAllString(r.Version, "3.7.x")
 		if r.Header != nil && r.Leader == r.Header.MemberId {
 			r.Leader = 1 // this member leads
 		} else {
@@ -154,6 +151,8 @@ func normalizeMaintenance(resp any) {
 				m.ClientURLs[i] = rePort.ReplaceAllString(u, ":<port>")
 			}
 		}
+	case *healthpb.HealthCheckResponse:
+		// No header: compared whole.
 	default:
 		panic("normalizeMaintenance: unexpected response type")
 	}

@@ -22,9 +22,9 @@ package compat
 //     progress requests of its own, as barriers (see diffRun.barrier),
 //     and does not compare their answers;
 //   - a watcher starts at most one revision past the current one;
-//   - two request shapes that crash etcd v3.6.16 itself are steered
-//     around (see diffRun.unsafe and generator.txn); Cairn's answers to
-//     them are checked in regressions_test.go instead.
+//   - two request shapes that crash etcd itself (v3.6.16, and still
+//     v3.7.4) are steered around (see diffRun.unsafe and generator.txn);
+//     Cairn's answers to them are checked in regressions_test.go instead.
 
 import (
 	"bytes"
@@ -254,7 +254,7 @@ func (g *generator) txn(depth int) *pb.TxnRequest {
 	if depth == 0 && hasFromKeyDelete(t) {
 		// etcd checks ignore_value and ignore_lease against the store before
 		// the txn runs; a from-key delete earlier in the txn can remove the
-		// key, and etcd v3.6.16 then panics applying the txn. Avoid it (see
+		// key, and etcd (v3.6.16, v3.7.4) then panics applying the txn. Avoid it (see
 		// TestCairnOnlyRegressions for Cairn's answer).
 		walkOps(t, func(o *pb.RequestOp) {
 			if p, ok := o.Request.(*pb.RequestOp_RequestPut); ok && (p.RequestPut.IgnoreValue || p.RequestPut.IgnoreLease) {

@@ -50,6 +50,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/compat/internal/cluster"
 )
@@ -113,8 +114,9 @@ type diffRun struct {
 	cleanup func()
 
 	// What etcd reported: the current revision, the last compaction (0:
-	// none), and the revisions etcd v3.6.16 cannot be compacted at: those
-	// of a txn that deleted from a key on ("\x00" range end) and put a key.
+	// none), and the revisions etcd (v3.6.16, v3.7.4) cannot be compacted
+	// at: those of a txn that deleted from a key on ("\x00" range end) and
+	// put a key.
 	// etcd's checkIntervals lets such a delete overlap a put, and
 	// compacting at exactly that revision drops the put from etcd's
 	// backend while its index keeps it; the next read of the key is a
@@ -362,7 +364,7 @@ func (r *diffRun) stream(n int) (*diffStream, error) {
 func (s *diffStream) send(req *pb.WatchRequest) error {
 	for side := range 2 {
 		if err := s.recv[side].stream.Send(req); err != nil {
-			return fmt.Errorf("send %v to %s: %w", req, sideName(side), err)
+			return fmt.Errorf("send {%s} to %s: %w", msgText(req), sideName(side), err)
 		}
 	}
 	return nil
@@ -569,9 +571,9 @@ func (r *diffRun) watchOpen(i int, w watchOpen) (*divergence, error) {
 		return nil, err
 	}
 	r.compared++
-	if !ok[etcdSide] || !ok[cairnSide] || !cmp.Equal(created[etcdSide], created[cairnSide], cmpOpts...) {
-		return r.diverged(i, "watch create", fmt.Sprintf("stream %d: create {%v}\netcd:  %s\ncairn: %s\ndiff (-etcd +cairn):\n%s",
-			r.streamIndex(s), cr, renderCreated(created[etcdSide]), renderCreated(created[cairnSide]),
+	if !ok[etcdSide] || !ok[cairnSide] || !proto.Equal(created[etcdSide], created[cairnSide]) {
+		return r.diverged(i, "watch create", fmt.Sprintf("stream %d: create {%s}\netcd:  %s\ncairn: %s\ndiff (-etcd +cairn):\n%s",
+			r.streamIndex(s), msgText(cr), renderCreated(created[etcdSide]), renderCreated(created[cairnSide]),
 			cmp.Diff(created[etcdSide], created[cairnSide], cmpOpts...))), nil
 	}
 	resp := created[etcdSide]
@@ -761,11 +763,11 @@ func (r *diffRun) compareStream(end, n int, s *diffStream) *divergence {
 		for _, x := range eg[id] {
 			r.events += len(x.Events)
 		}
-		if cmp.Equal(eg[id], kg[id], cmpOpts...) {
+		if msgsEqual(eg[id], kg[id]) {
 			continue
 		}
 		j := 0
-		for j < len(eg[id]) && j < len(kg[id]) && cmp.Equal(eg[id][j], kg[id][j], cmpOpts...) {
+		for j < len(eg[id]) && j < len(kg[id]) && proto.Equal(eg[id][j], kg[id][j]) {
 			j++
 		}
 		var first, second *pb.WatchResponse

@@ -9,7 +9,8 @@ package compat
 // checks: every answer, every watcher's responses, every revision and
 // every lease must match.
 //
-// cairnOnlyRegressions are sequences etcd v3.6.16 cannot run: each crashes
+// cairnOnlyRegressions are sequences etcd cannot run (v3.6.16, and still
+// v3.7.4): each crashes
 // it. There is no oracle, so Cairn's answers are pinned: every outcome
 // must print as written (see outcome.String).
 
@@ -55,8 +56,10 @@ var regressions = []struct {
 		},
 	},
 	{
-		// In a txn, etcd checks that the key exists before the lease
-		// (checkRequestPut), unlike a put on its own (see the next case).
+		// etcd 3.6 checked, in a txn, that the key exists before the
+		// lease (checkPut), unlike a put on its own (see the next case),
+		// and answered "key not found". etcd 3.7 looks the lease up first
+		// in a txn too: "requested lease not found".
 		name: "txn: ignore_value of a missing key with a missing lease",
 		steps: []any{
 			txn(nil, ops(&pb.PutRequest{Key: []byte("k"), Lease: 4, IgnoreValue: true}), nil),
@@ -64,8 +67,8 @@ var regressions = []struct {
 	},
 	{
 		// Found by TestRandomDiff (seed 3). etcd's apply of a put on its
-		// own looks the lease up before the key; Cairn checks the key
-		// first (as etcd does in a txn).
+		// own looks the lease up before the key; Cairn checked the key
+		// first (as etcd 3.6 did in a txn).
 		name: "put: ignore_value of a missing key with a missing lease",
 		steps: []any{
 			&pb.PutRequest{Key: []byte("\xff"), Lease: 4, IgnoreValue: true},
@@ -132,9 +135,10 @@ var cairnOnlyRegressions = []struct {
 		},
 	},
 	{
-		// etcd v3.6.16 loses the put of such a txn from its backend when
-		// compacted at exactly the txn's revision (etcd-io/etcd#22376), and
-		// the next read of the key is a fatal error. Cairn keeps it.
+		// etcd v3.6.16 and v3.7.4 lose the put of such a txn from their
+		// backend when compacted at exactly the txn's revision
+		// (etcd-io/etcd#22376), and the next read of the key is a fatal
+		// error. Cairn keeps it.
 		name: "compaction at a txn that deleted from a key on and put the key",
 		steps: []any{
 			put("a", "1"), // rev 2

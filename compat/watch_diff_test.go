@@ -3,7 +3,7 @@ package compat
 // Watch differential test.
 //
 // What it proves: for every scenario below, a fresh Cairn member and a
-// fresh etcd v3.6 member, given the same watch requests on raw Watch
+// fresh etcd v3.7 member, given the same watch requests on raw Watch
 // streams and the same writes, send the same WatchResponses: per watch ID,
 // the same responses in the same order, each compared field by field
 // (header revision; created, canceled, cancel_reason, compact_revision,

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/compat/internal/cluster"
 )
@@ -246,7 +247,7 @@ func (s *watchStreams) send(req *pb.WatchRequest) {
 	s.env.t.Helper()
 	for side := range 2 {
 		if err := s.side[side].stream.Send(req); err != nil {
-			s.env.t.Fatalf("stream %s: send %v to %s: %v", s.name, req, sideName(side), err)
+			s.env.t.Fatalf("stream %s: send {%s} to %s: %v", s.name, msgText(req), sideName(side), err)
 		}
 	}
 }
@@ -256,13 +257,13 @@ func (s *watchStreams) send(req *pb.WatchRequest) {
 // when it is refused), so later writes happen after the watcher exists.
 func (s *watchStreams) create(cr *pb.WatchCreateRequest) {
 	s.env.t.Helper()
-	s.env.logf("stream %s: create {%v}", s.name, cr)
+	s.env.logf("stream %s: create {%s}", s.name, msgText(cr))
 	var before [2]int
 	for side := range 2 {
 		_, before[side], _ = s.side[side].snapshot()
 	}
 	s.send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: cr}})
-	s.awaitAll(fmt.Sprintf("the created response to {%v}", cr), func(side int, _ []*pb.WatchResponse, created int) bool {
+	s.awaitAll(fmt.Sprintf("the created response to {%s}", msgText(cr)), func(side int, _ []*pb.WatchResponse, created int) bool {
 		return created > before[side]
 	}, watchSettle)
 }
@@ -354,7 +355,7 @@ func (s *watchStreams) settled() bool {
 	if time.Since(elast) < watchQuiet || time.Since(klast) < watchQuiet {
 		return false
 	}
-	return cmp.Equal(s.groups(er), s.groups(kr), cmpOpts...)
+	return groupsEqual(s.groups(er), s.groups(kr))
 }
 
 // check settles the streams and reports every stream pair whose responses
@@ -374,12 +375,12 @@ func (e *watchEnv) check() {
 			e.t.Logf("stream %s, etcd's responses after:\n    %s\n%s", s.name, strings.Join(e.steps, "\n    "), b.String())
 		}
 		for _, id := range groupIDs(eg, kg) {
-			if cmp.Equal(eg[id], kg[id], cmpOpts...) {
+			if msgsEqual(eg[id], kg[id]) {
 				continue
 			}
 			// The first pair that differs, field by field.
 			i := 0
-			for i < len(eg[id]) && i < len(kg[id]) && cmp.Equal(eg[id][i], kg[id][i], cmpOpts...) {
+			for i < len(eg[id]) && i < len(kg[id]) && proto.Equal(eg[id][i], kg[id][i]) {
 				i++
 			}
 			var first *pb.WatchResponse
@@ -409,7 +410,7 @@ func (s *watchStreams) groups(resps []*pb.WatchResponse) map[int64][]*pb.WatchRe
 	g := map[int64][]*pb.WatchResponse{}
 	for _, r := range resps {
 		seq := g[r.WatchId]
-		if s.collapseProgress && len(seq) > 0 && isProgress(r) && cmp.Equal(seq[len(seq)-1], r, cmpOpts...) {
+		if s.collapseProgress && len(seq) > 0 && isProgress(r) && proto.Equal(seq[len(seq)-1], r) {
 			continue
 		}
 		g[r.WatchId] = append(seq, r)
@@ -468,7 +469,11 @@ func renderResp(r *pb.WatchResponse) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "rev=%d id=%d", r.Header.GetRevision(), r.WatchId)
 	if h := r.Header; h == nil || h.ClusterId == 0 || h.MemberId == 0 || h.RaftTerm == 0 {
-		fmt.Fprintf(&b, " header=%v", h)
+		if h == nil {
+			b.WriteString(" header=nil")
+		} else {
+			fmt.Fprintf(&b, " header={%s}", msgText(h))
+		}
 	}
 	for _, f := range []struct {
 		set  bool

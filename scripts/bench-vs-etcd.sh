@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the same `cairn bench` workloads against Cairn and against a real
-# etcd 3.6.16 (compat/cmd/refetcd), alternately (Cairn, etcd, Cairn, etcd,
+# etcd 3.7.4 (compat/cmd/refetcd), alternately (Cairn, etcd, Cairn, etcd,
 # ...), each run on a fresh data dir on 127.0.0.1, and prints a Markdown
 # table of medians over the rounds: req/s, p99, server peak RSS (VmHWM)
 # and data-dir size. The table also replaces the text between

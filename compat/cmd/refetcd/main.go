@@ -1,4 +1,4 @@
-// Command refetcd runs a real etcd 3.6 member (go.etcd.io/etcd/server/v3,
+// Command refetcd runs a real etcd 3.7 member (go.etcd.io/etcd/server/v3,
 // the release the compat module requires) with the few flags a benchmark
 // needs, so that scripts/bench-vs-etcd.sh can start etcd and Cairn the same
 // way: the data directory is --data-dir as given, fsync is on unless

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +11,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,10 +224,9 @@ func startEtcd(dir, logFile string, opts Options) (*etcdembed.Etcd, string, erro
 	if opts.MaxRequestBytes != 0 {
 		cfg.MaxRequestBytes = opts.MaxRequestBytes
 	}
-	// etcd 3.6 reads WatchProgressNotifyInterval; the deprecated
-	// experimental field is set too, for releases that still read it.
+	// etcd 3.7 removed the deprecated experimental fields; this one is
+	// only WatchProgressNotifyInterval now.
 	cfg.WatchProgressNotifyInterval = opts.WatchProgressNotifyInterval
-	cfg.ExperimentalWatchProgressNotifyInterval = opts.WatchProgressNotifyInterval
 
 	e, err := etcdembed.StartEtcd(cfg)
 	if err != nil {
@@ -265,13 +269,12 @@ func isAddrInUse(err error) bool {
 }
 
 // WaitEtcdSettled waits until the etcd member at endpoint reports its
-// storage version as the current minor release ("3.6.0"). A fresh etcd
-// reports "3.5.0" until its version monitor runs, about 4 s after start;
-// Cairn reports the settled value at once. Tests that compare Status call
-// this first.
+// storage version as its own minor release ("3.7.0" for etcd 3.7.4, "3.6.0"
+// for the 3.6 oracle). A fresh etcd reports the previous minor release
+// until its version monitor runs, about 4 s after start; Cairn reports the
+// settled value at once. Tests that compare Status call this first.
 func WaitEtcdSettled(t testing.TB, endpoint string) {
 	t.Helper()
-	want := etcdversion.Cluster(etcdversion.Version) + ".0"
 	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatalf("etcd client: %v", err)
@@ -285,10 +288,10 @@ func WaitEtcdSettled(t testing.TB, endpoint string) {
 		st, err := c.Status(ctx, endpoint)
 		cancel()
 		switch {
-		case err == nil && st.StorageVersion == want:
+		case err == nil && st.StorageVersion == etcdversion.Cluster(st.Version)+".0":
 			return
 		case time.Now().After(deadline):
-			t.Fatalf("etcd storage version did not settle to %s: status %v, err %v", want, st, err)
+			t.Fatalf("etcd storage version did not settle to its release's: status %v, err %v", st, err)
 		}
 		<-tick.C
 	}
@@ -364,4 +367,99 @@ func closeEtcd(e *etcdembed.Etcd, host string) {
 		}
 	}
 	e.Close()
+}
+
+// BuildEtcd36 builds the etcd v3.6.16 oracle into dir: the server, from
+// the module in compat/oracle36 (a module of its own, since this one
+// requires etcd 3.7), and etcdctl v3.6.16, that module's tool, a 3.6
+// client. It returns their paths.
+func BuildEtcd36(dir string) (server, etcdctl string, err error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", "", errors.New("cannot locate compat/oracle36")
+	}
+	src := filepath.Join(filepath.Dir(file), "..", "..", "oracle36")
+	server, etcdctl = filepath.Join(dir, "etcd36"), filepath.Join(dir, "etcdctl36")
+	for _, b := range []struct{ out, pkg string }{{server, "."}, {etcdctl, "go.etcd.io/etcd/etcdctl/v3"}} {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		cmd.Dir = src
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", "", fmt.Errorf("go build %s in %s: %v\n%s", b.pkg, src, err, out)
+		}
+	}
+	return server, etcdctl, nil
+}
+
+// StartEtcd36 starts a single etcd v3.6.16 member, the server BuildEtcd36
+// built, in its own process, configured as StartEtcdWith configures the
+// 3.7 oracle, and returns its client endpoints and a cleanup that stops it.
+// Its fatal errors end its process: EtcdCrash knows nothing of it, and the
+// test sees the connection fail.
+func StartEtcd36(t testing.TB, server string, opts Options) (endpoints []string, cleanup func()) {
+	t.Helper()
+	args := []string{"--data-dir", t.TempDir()}
+	if verbose() {
+		args = append(args, "--log-file=stderr", "--log-level=info")
+	} else {
+		args = append(args, "--log-file="+filepath.Join(t.TempDir(), "etcd36.log"))
+	}
+	if opts.MaxRequestBytes != 0 {
+		args = append(args, fmt.Sprintf("--max-request-bytes=%d", opts.MaxRequestBytes))
+	}
+	if opts.WatchProgressNotifyInterval != 0 {
+		args = append(args, "--watch-progress-notify-interval="+opts.WatchProgressNotifyInterval.String())
+	}
+	cmd := exec.Command(server, args...)
+	// It stops when its standard input closes, so it does not outlive this
+	// process.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if verbose() {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start etcd 3.6: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	stop := func() {
+		stdin.Close()
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	ready := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		ready <- line
+		io.Copy(io.Discard, stdout)
+	}()
+	var line string
+	select {
+	case line = <-ready:
+	case <-time.After(startTimeout + 5*time.Second):
+	}
+	client, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+	if !ok {
+		stop()
+		t.Fatalf("start etcd 3.6: it printed %q, not ready\nstderr: %s", line, stderr.String())
+	}
+	cleanup = sync.OnceFunc(stop)
+	t.Cleanup(cleanup)
+	return []string{client}, cleanup
 }

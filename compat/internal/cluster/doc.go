@@ -1,6 +1,7 @@
 // Package cluster starts single-member servers in-process for the compat
 // suites: a Cairn member through github.com/cairn-kv/cairn/embed, and a real
-// etcd member, the test oracle, through go.etcd.io/etcd/server/v3/embed.
+// etcd member, the test oracle, through go.etcd.io/etcd/server/v3/embed
+// (etcd 3.7).
 //
 // Both launchers take a testing.TB, keep their data in t.TempDir(), listen on
 // free 127.0.0.1 ports, return once the member serves client requests, and
@@ -26,6 +27,11 @@
 //
 // WaitEtcdSettled waits out etcd's start-up storage version before a test
 // compares Status responses.
+//
+// BuildEtcd36 and StartEtcd36 run etcd v3.6.16, kept for the tests of 3.6
+// clients: the module in compat/oracle36 (one module cannot require two
+// releases of etcd) is built with go build, and the member runs in a
+// subprocess that stops with the test.
 //
 // Set CAIRN_COMPAT_LOG=1 to see both servers' logs on stderr.
 package cluster
