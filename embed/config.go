@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/cairn-kv/cairn/server/compactor"
 )
 
 // Defaults, as etcd 3.6's embed.Config unless noted.
@@ -83,6 +85,17 @@ type Config struct {
 	// progress_notify get a progress response (etcd
 	// --watch-progress-notify-interval). Default 10 minutes; at least 100 ms.
 	WatchProgressNotifyInterval time.Duration
+
+	// AutoCompactionMode says how AutoCompactionRetention reads (etcd
+	// --auto-compaction-mode): "periodic" (the default) or "revision".
+	AutoCompactionMode string
+	// AutoCompactionRetention turns on automatic compaction of the key
+	// history (etcd --auto-compaction-retention). Periodic mode: the history
+	// to keep, as a duration ("30m", "1h") or a whole number of hours ("1");
+	// the leader compacts to the revision of that long ago, every tenth of
+	// it (at most hourly). Revision mode: how many revisions to keep,
+	// compacted every 5 minutes. "" or "0": off (the default).
+	AutoCompactionRetention string
 
 	// EnablePprof serves Go runtime profiles under /debug/pprof/ on the
 	// client port (etcd --enable-pprof).
@@ -170,6 +183,9 @@ func (c *Config) EnsureDefaults() {
 	if c.Metrics == "" {
 		c.Metrics = MetricsBasic
 	}
+	if c.AutoCompactionMode == "" {
+		c.AutoCompactionMode = compactor.ModePeriodic
+	}
 }
 
 // Validate reports the first invalid field, naming it as etcd's flag.
@@ -195,6 +211,14 @@ func (c *Config) Validate() error {
 		if u.Scheme != "http" && u.Scheme != "unix" && u.Scheme != "unixs" {
 			return fmt.Errorf("--listen-metrics-urls: %q: scheme %q is not supported (want http or unix)", u.String(), u.Scheme)
 		}
+	}
+	switch c.AutoCompactionMode {
+	case compactor.ModePeriodic, compactor.ModeRevision:
+	default:
+		return fmt.Errorf("--auto-compaction-mode: unknown auto-compaction-mode %q (want %q or %q)", c.AutoCompactionMode, compactor.ModePeriodic, compactor.ModeRevision)
+	}
+	if _, _, err := compactor.ParseRetention(c.AutoCompactionMode, c.AutoCompactionRetention); err != nil {
+		return err
 	}
 	if c.Metrics != MetricsBasic && c.Metrics != MetricsExtensive {
 		return fmt.Errorf("--metrics: invalid value %q (want %q or %q)", c.Metrics, MetricsBasic, MetricsExtensive)

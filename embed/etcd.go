@@ -22,6 +22,7 @@ import (
 
 	"github.com/cairn-kv/cairn/server"
 	"github.com/cairn-kv/cairn/server/api"
+	"github.com/cairn-kv/cairn/server/compactor"
 	"github.com/cairn-kv/cairn/version"
 )
 
@@ -104,22 +105,29 @@ func (s *Server) start() error {
 	for name, urls := range initial {
 		cluster[name] = urlStrings(urls)
 	}
+	compactPeriod, compactRevisions, err := compactor.ParseRetention(s.cfg.AutoCompactionMode, s.cfg.AutoCompactionRetention)
+	if err != nil {
+		return err
+	}
 	s.member, err = server.New(server.Config{
-		Name:                s.cfg.Name,
-		Dir:                 s.cfg.Dir,
-		PeerURLs:            urlStrings(s.cfg.InitialAdvertisePeerURLs),
-		ClientURLs:          s.advertiseClientURLs(),
-		InitialCluster:      cluster,
-		InitialClusterToken: s.cfg.InitialClusterToken,
-		InitialClusterState: s.cfg.InitialClusterState,
-		SnapshotCount:       s.cfg.SnapshotCount,
-		CatchUpEntries:      s.cfg.SnapshotCatchUpEntries,
-		MaxRequestBytes:     s.cfg.MaxRequestBytes,
-		QuotaBackendBytes:   s.cfg.QuotaBackendBytes,
-		TickInterval:        s.cfg.tickInterval(),
-		ElectionTicks:       s.cfg.electionTicks(),
-		NoSync:              s.cfg.UnsafeNoFsync,
-		Logger:              s.lg,
+		Name:                    s.cfg.Name,
+		Dir:                     s.cfg.Dir,
+		PeerURLs:                urlStrings(s.cfg.InitialAdvertisePeerURLs),
+		ClientURLs:              s.advertiseClientURLs(),
+		InitialCluster:          cluster,
+		InitialClusterToken:     s.cfg.InitialClusterToken,
+		InitialClusterState:     s.cfg.InitialClusterState,
+		SnapshotCount:           s.cfg.SnapshotCount,
+		CatchUpEntries:          s.cfg.SnapshotCatchUpEntries,
+		MaxRequestBytes:         s.cfg.MaxRequestBytes,
+		QuotaBackendBytes:       s.cfg.QuotaBackendBytes,
+		AutoCompactionMode:      s.cfg.AutoCompactionMode,
+		AutoCompactionPeriod:    compactPeriod,
+		AutoCompactionRevisions: compactRevisions,
+		TickInterval:            s.cfg.tickInterval(),
+		ElectionTicks:           s.cfg.electionTicks(),
+		NoSync:                  s.cfg.UnsafeNoFsync,
+		Logger:                  s.lg,
 	})
 	if err != nil {
 		return err

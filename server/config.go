@@ -31,6 +31,13 @@ type Config struct {
 	// QuotaBackendBytes is the storage size, in bytes, above which writes
 	// fail with ErrNoSpace.
 	QuotaBackendBytes int64
+	// AutoCompactionMode is compactor.ModePeriodic or ModeRevision; with
+	// AutoCompactionPeriod (periodic) or AutoCompactionRevisions (revision)
+	// above zero the leader compacts the history on etcd's schedule
+	// (--auto-compaction-*). Both zero: no automatic compaction.
+	AutoCompactionMode      string
+	AutoCompactionPeriod    time.Duration
+	AutoCompactionRevisions int64
 	// TickInterval is the Raft heartbeat; ElectionTicks the election
 	// timeout in heartbeats.
 	TickInterval  time.Duration

@@ -23,6 +23,7 @@ import (
 	"github.com/cairn-kv/cairn/mvcc"
 	"github.com/cairn-kv/cairn/pkg/wait"
 	"github.com/cairn-kv/cairn/raftnode"
+	"github.com/cairn-kv/cairn/server/compactor"
 	"github.com/cairn-kv/cairn/storage"
 	"github.com/cairn-kv/cairn/transport"
 	"github.com/cairn-kv/cairn/watch"
@@ -48,7 +49,9 @@ type Member struct {
 	reads   readBatcher
 	hub     *watch.Hub
 	lessor  *lease.Lessor
-	metrics *metrics
+	// compactor runs --auto-compaction-*; nil when it is off.
+	compactor *compactor.Compactor
+	metrics   *metrics
 	// transport reaches the other members; set before the node starts.
 	transport *transport.Transport
 	// lessorRoleMu serializes promoting and demoting the lessor.
@@ -194,7 +197,7 @@ func (m *Member) start() error {
 	go m.readLoop()
 	go m.leaderLoop()
 	go m.publishLoop()
-	return nil
+	return m.startCompactor()
 }
 
 // Failed delivers an error if the member stopped on its own (a storage
@@ -206,6 +209,7 @@ func (m *Member) Close() error {
 	var err error
 	m.closeOne.Do(func() {
 		close(m.stopping)
+		m.stopCompactor()
 		m.node.Stop()
 		m.wg.Wait()
 		m.transport.Close()

@@ -166,7 +166,7 @@ func TestIgnoredFlags(t *testing.T) {
 		"--max-concurrent-streams=100", "--force", "-v", "--feature-gates=LeaseCheckpoint=true",
 	}, nil)
 	want := []string{
-		"auto-compaction-mode", "auto-compaction-retention", "cert-file", "client-cert-auth",
+		"cert-file", "client-cert-auth",
 		"feature-gates", "force", "log-outputs", "max-concurrent-streams", "memory-mlock", "v", "wal-dir",
 	}
 	if !slices.Equal(inv.cfg.IgnoredFlags, want) {
@@ -201,10 +201,12 @@ func sampleValue(sp *spec) string {
 // listed as ignored.
 func TestEveryFlagAccepted(t *testing.T) {
 	special := map[string][]string{
-		"listen-client-urls": {"--listen-client-urls=http://127.0.0.1:1", "--advertise-client-urls=http://127.0.0.1:1"},
-		"initial-cluster":    {"--initial-cluster=default=http://127.0.0.1:2380"},
-		"election-timeout":   {"--election-timeout=700"},
-		"log-level":          {"--log-level=warn"},
+		"listen-client-urls":        {"--listen-client-urls=http://127.0.0.1:1", "--advertise-client-urls=http://127.0.0.1:1"},
+		"initial-cluster":           {"--initial-cluster=default=http://127.0.0.1:2380"},
+		"election-timeout":          {"--election-timeout=700"},
+		"log-level":                 {"--log-level=warn"},
+		"auto-compaction-retention": {"--auto-compaction-retention=1h"},
+		"auto-compaction-mode":      {"--auto-compaction-mode=revision"},
 	}
 	for name, sp := range specsByName {
 		if name == "version" || name == "config-file" {
@@ -252,7 +254,8 @@ func TestEnv(t *testing.T) {
 			check: func(c *embed.Config) string { return wantEq("Name", c.Name, "one") }},
 		{name: "ignored flag from env", env: []string{"ETCD_AUTO_COMPACTION_RETENTION=1h", "ETCD_MEMORY_MLOCK=true"},
 			check: func(c *embed.Config) string {
-				return wantEq("IgnoredFlags", fmt.Sprint(c.IgnoredFlags), "[auto-compaction-retention memory-mlock]")
+				return wantEq("IgnoredFlags", fmt.Sprint(c.IgnoredFlags), "[memory-mlock]") +
+					wantEq("AutoCompactionRetention", c.AutoCompactionRetention, "1h")
 			}},
 		{name: "unrecognized", env: []string{"ETCD_NO_SUCH=1", "ETCDCTL_API=3", "XETCD_NAME=x"},
 			check:       func(c *embed.Config) string { return wantEq("Name", c.Name, "default") },
@@ -363,7 +366,8 @@ proxy: 'off'
 		{"ElectionMs", fmt.Sprint(c.ElectionMs), "2000"},
 		{"UnsafeNoFsync", fmt.Sprint(c.UnsafeNoFsync), "true"},
 		{"LogLevel", c.LogLevel, "warn"},
-		{"IgnoredFlags", fmt.Sprint(c.IgnoredFlags), "[auto-compaction-retention backend-batch-interval cipher-suites client-transport-security log-outputs wal-dir]"},
+		{"AutoCompactionRetention", c.AutoCompactionRetention, "1"},
+		{"IgnoredFlags", fmt.Sprint(c.IgnoredFlags), "[backend-batch-interval cipher-suites client-transport-security log-outputs wal-dir]"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.field, tc.got, tc.want)
