@@ -68,7 +68,7 @@ func Open(eng *storage.Engine, cfg Config) (*Lessor, error) {
 	return le, nil
 }
 
-func loadLeases(db *pebble.DB) (map[int64]*lease, error) {
+func loadLeases(db pebble.Reader) (map[int64]*lease, error) {
 	leases := map[int64]*lease{}
 	it, err := db.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{storage.KeyspaceLeases},

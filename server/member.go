@@ -127,6 +127,9 @@ func (m *Member) start() error {
 	m.cluster = cluster
 	m.ids.init(cluster.LocalID, time.Now())
 
+	if err := m.removeBackupFiles(); err != nil {
+		return err
+	}
 	m.kv, err = mvcc.Open(m.eng, m.lg)
 	if err != nil {
 		return err

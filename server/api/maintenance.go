@@ -2,10 +2,13 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"io"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/cairn-kv/cairn/membership"
+	"github.com/cairn-kv/cairn/server"
 )
 
 // Maintenance is what the Maintenance and Cluster services need from the member.
@@ -20,6 +23,7 @@ type Maintenance interface {
 	IsLearner() bool
 	MoveLeader(ctx context.Context, target uint64) error
 	HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error)
+	Snapshot(ctx context.Context) (*server.Backup, error)
 }
 
 type maintenanceServer struct {
@@ -51,6 +55,37 @@ func (s *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*p
 		return nil, toGRPCError(err)
 	}
 	return resp, nil
+}
+
+// snapshotChunk is how many bytes each Snapshot response carries, as etcd's
+// snapshotSendBufferSize.
+const snapshotChunk = 32 * 1024
+
+// Snapshot streams a backup in etcd's format (see server.Member.Snapshot):
+// chunks of the file with the bytes remaining after each, then one more
+// response whose blob is the SHA-256 of everything sent, as etcd's
+// maintenance server does; etcdctl snapshot save checks it.
+func (s *maintenanceServer) Snapshot(r *pb.SnapshotRequest, srv pb.Maintenance_SnapshotServer) error {
+	b, err := s.m.Snapshot(srv.Context())
+	if err != nil {
+		return toGRPCError(err)
+	}
+	defer b.File.Close()
+	// The file ends with its SHA-256: send the bbolt part, then the hash.
+	total := b.Size - sha256.Size
+	h := sha256.New()
+	for sent := int64(0); sent < total; {
+		buf := make([]byte, min(snapshotChunk, total-sent)) // Send may keep it: never reused
+		if _, err := io.ReadFull(b.File, buf); err != nil {
+			return toGRPCError(err)
+		}
+		sent += int64(len(buf))
+		h.Write(buf)
+		if err := srv.Send(&pb.SnapshotResponse{RemainingBytes: uint64(total - sent), Blob: buf, Version: b.Version}); err != nil {
+			return err
+		}
+	}
+	return srv.Send(&pb.SnapshotResponse{RemainingBytes: 0, Blob: h.Sum(nil), Version: b.Version})
 }
 
 func (s *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {

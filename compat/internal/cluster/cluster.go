@@ -244,6 +244,9 @@ func startEtcd(dir, logFile string, opts Options) (*etcdembed.Etcd, string, erro
 	return e, clientURL.Host, nil
 }
 
+// FreePorts returns n distinct ports that were free on 127.0.0.1 a moment ago.
+func FreePorts(n int) ([]int, error) { return freePorts(n) }
+
 // freePorts returns n distinct ports that were free on 127.0.0.1 a moment ago.
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
