@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 
 	"github.com/cairn-kv/cairn/backup"
 	"github.com/cairn-kv/cairn/compat/internal/cluster"
+	cairnembed "github.com/cairn-kv/cairn/embed"
 )
 
 // TestSnapshotIntoEtcd is the exit path: a backup saved from Cairn the way
@@ -30,9 +34,94 @@ import (
 func TestSnapshotIntoEtcd(t *testing.T) {
 	eps, _ := cluster.StartCairn(t)
 	cli := newClient(t, eps)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	h := backupWorkload(ctx, t, cli)
 
+	path := filepath.Join(t.TempDir(), "backup.db")
+	version, err := snapshot.SaveWithVersion(ctx, zap.NewNop(), clientv3.Config{Endpoints: eps}, path)
+	if err != nil {
+		t.Fatalf("snapshot save from Cairn: %v", err)
+	}
+	if version != backup.StorageVersion {
+		t.Errorf("snapshot save: version %q, want %q", version, backup.StorageVersion)
+	}
+	want, err := etcdsnap.NewV3(zap.NewNop()).Status(path)
+	if err != nil {
+		t.Fatalf("etcdutl snapshot status: %v", err)
+	}
+	got, err := backup.ReadStatus(path)
+	if err != nil {
+		t.Fatalf("cairn snapshot status: %v", err)
+	}
+	if got != (backup.Status{Hash: want.Hash, Revision: want.Revision, TotalKey: want.TotalKey, TotalSize: want.TotalSize, Version: want.Version}) {
+		t.Errorf("snapshot status: Cairn %+v, etcdutl %+v", got, want)
+	}
+	if want.Revision != h.rev {
+		t.Errorf("etcdutl snapshot status: revision %d, want %d", want.Revision, h.rev)
+	}
+
+	ecli := newClient(t, []string{restoreIntoEtcd(t, path)})
+	compareRestored(ctx, t, cli, ecli, h)
+}
+
+// TestSnapshotFromEtcd is the way in: a backup saved from etcd 3.7.4,
+// restored by cairn snapshot restore, serves on Cairn what etcd served;
+// so does an etcd member's db file (cairn migrate), refused while the etcd
+// that owns it runs.
+func TestSnapshotFromEtcd(t *testing.T) {
+	eps, stopEtcd := cluster.StartEtcd(t)
+	cli := newClient(t, eps)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h := backupWorkload(ctx, t, cli)
+
+	path := filepath.Join(t.TempDir(), "etcd.db")
+	if _, err := snapshot.SaveWithVersion(ctx, zap.NewNop(), clientv3.Config{Endpoints: eps}, path); err != nil {
+		t.Fatalf("snapshot save from etcd: %v", err)
+	}
+	want, err := etcdsnap.NewV3(zap.NewNop()).Status(path)
+	if err != nil {
+		t.Fatalf("etcdutl snapshot status: %v", err)
+	}
+	got, err := backup.ReadStatus(path)
+	if err != nil {
+		t.Fatalf("cairn snapshot status: %v", err)
+	}
+	if got != (backup.Status{Hash: want.Hash, Revision: want.Revision, TotalKey: want.TotalKey, TotalSize: want.TotalSize, Version: want.Version}) {
+		t.Errorf("snapshot status of etcd's backup: Cairn %+v, etcdutl %+v", got, want)
+	}
+	ccli := newClient(t, []string{restoreIntoCairn(t, path, false)})
+	compareRestored(ctx, t, cli, ccli, h)
+
+	// etcd's data dir: its db file, locked while etcd runs.
+	dataDir := cluster.EtcdDataDir(eps[0])
+	if dataDir == "" {
+		t.Fatal("no data dir known for etcd at", eps[0])
+	}
+	db := filepath.Join(dataDir, "member", "snap", "db")
+	_, err = backup.Restore(backup.RestoreConfig{SnapshotPath: db, DataDir: filepath.Join(t.TempDir(), "x"), Name: "x",
+		InitialCluster: map[string][]string{"x": {"http://127.0.0.1:1"}}, SkipHashCheck: true, Logger: discard()})
+	if err == nil || !strings.Contains(err.Error(), "is locked") {
+		t.Errorf("restore from a running etcd's db: %v, want a lock error", err)
+	}
+	stopEtcd()
+	mcli := newClient(t, []string{restoreIntoCairn(t, db, true)})
+	// The live db holds the same state; its compaction may be unfinished,
+	// which reads cannot tell.
+	compareRestored(ctx, t, ccli, mcli, h)
+}
+
+// history is what backupWorkload wrote.
+type history struct {
+	compactRev, rev int64
+	lease           clientv3.LeaseID
+}
+
+// backupWorkload writes a history with a lease, deletes, a txn, a
+// compaction and writes after it.
+func backupWorkload(ctx context.Context, t *testing.T, cli *clientv3.Client) history {
+	t.Helper()
 	must := func(_ any, err error) {
 		t.Helper()
 		if err != nil {
@@ -66,64 +155,80 @@ func TestSnapshotIntoEtcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rev := last.Header.Revision
+	return history{compactRev: compactAt.Header.Revision, rev: last.Header.Revision, lease: l.ID}
+}
 
-	path := filepath.Join(t.TempDir(), "backup.db")
-	version, err := snapshot.SaveWithVersion(ctx, zap.NewNop(), clientv3.Config{Endpoints: eps}, path)
-	if err != nil {
-		t.Fatalf("snapshot save from Cairn: %v", err)
-	}
-	if version != backup.StorageVersion {
-		t.Errorf("snapshot save: version %q, want %q", version, backup.StorageVersion)
-	}
-
-	want, err := etcdsnap.NewV3(zap.NewNop()).Status(path)
-	if err != nil {
-		t.Fatalf("etcdutl snapshot status: %v", err)
-	}
-	got, err := backup.ReadStatus(path)
-	if err != nil {
-		t.Fatalf("cairn snapshot status: %v", err)
-	}
-	if got.Hash != want.Hash || got.Revision != want.Revision || got.TotalKey != want.TotalKey || got.TotalSize != want.TotalSize || got.Version != want.Version {
-		t.Errorf("snapshot status: Cairn %+v, etcdutl %+v", got, want)
-	}
-	if want.Revision != rev {
-		t.Errorf("etcdutl snapshot status: revision %d, want %d", want.Revision, rev)
-	}
-
-	etcdEP := restoreIntoEtcd(t, path)
-	ecli := newClient(t, []string{etcdEP})
-	for r := compactAt.Header.Revision; r <= rev; r++ {
-		cg, cerr := cli.Get(ctx, "", clientv3.WithFromKey(), clientv3.WithRev(r))
-		eg, eerr := ecli.Get(ctx, "", clientv3.WithFromKey(), clientv3.WithRev(r))
-		if cerr != nil || eerr != nil {
-			t.Fatalf("get at revision %d: Cairn %v, restored etcd %v", r, cerr, eerr)
+// compareRestored compares a restored server (b) with the original (a):
+// every key at every revision from the compaction to the last, reads below
+// the compaction, and the lease with its keys.
+func compareRestored(ctx context.Context, t *testing.T, a, b *clientv3.Client, h history) {
+	t.Helper()
+	for r := h.compactRev; r <= h.rev; r++ {
+		ag, aerr := a.Get(ctx, "", clientv3.WithFromKey(), clientv3.WithRev(r))
+		bg, berr := b.Get(ctx, "", clientv3.WithFromKey(), clientv3.WithRev(r))
+		if aerr != nil || berr != nil {
+			t.Fatalf("get at revision %d: original %v, restored %v", r, aerr, berr)
 		}
-		if len(cg.Kvs) != len(eg.Kvs) {
-			t.Fatalf("get at revision %d: Cairn %d keys, restored etcd %d", r, len(cg.Kvs), len(eg.Kvs))
+		if len(ag.Kvs) != len(bg.Kvs) {
+			t.Fatalf("get at revision %d: original %d keys, restored %d", r, len(ag.Kvs), len(bg.Kvs))
 		}
-		for i := range cg.Kvs {
-			if !proto.Equal(cg.Kvs[i], eg.Kvs[i]) {
-				t.Errorf("get at revision %d, key %d: Cairn %v, restored etcd %v", r, i, cg.Kvs[i], eg.Kvs[i])
+		for i := range ag.Kvs {
+			if !proto.Equal(ag.Kvs[i], bg.Kvs[i]) {
+				t.Errorf("get at revision %d, key %d: original %v, restored %v", r, i, ag.Kvs[i], bg.Kvs[i])
 			}
 		}
-		if eg.Header.Revision != rev {
-			t.Errorf("restored etcd: header revision %d, want %d", eg.Header.Revision, rev)
+		if bg.Header.Revision != h.rev {
+			t.Errorf("restored: header revision %d, want %d", bg.Header.Revision, h.rev)
 		}
 	}
-	for _, c := range []*clientv3.Client{cli, ecli} {
-		if _, err := c.Get(ctx, "a", clientv3.WithRev(compactAt.Header.Revision-1)); !errors.Is(err, rpctypes.ErrCompacted) {
+	for _, c := range []*clientv3.Client{a, b} {
+		if _, err := c.Get(ctx, "a", clientv3.WithRev(h.compactRev-1)); !errors.Is(err, rpctypes.ErrCompacted) {
 			t.Errorf("get below the compaction: %v, want %v", err, rpctypes.ErrCompacted)
 		}
 	}
-	ttl, err := ecli.TimeToLive(ctx, l.ID, clientv3.WithAttachedKeys())
+	ttl, err := b.TimeToLive(ctx, h.lease, clientv3.WithAttachedKeys())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ttl.GrantedTTL != 600 || len(ttl.Keys) != 2 || string(ttl.Keys[0]) != "e" || string(ttl.Keys[1]) != "f" {
-		t.Errorf("restored etcd: lease %x granted %d s with keys %q; want 600 s with [e f]", l.ID, ttl.GrantedTTL, ttl.Keys)
+		t.Errorf("restored: lease %x granted %d s with keys %q; want 600 s with [e f]", h.lease, ttl.GrantedTTL, ttl.Keys)
 	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// restoreIntoCairn runs Cairn's restore on a snapshot file (skipHash for a
+// db file) and starts a Cairn member on the result; it returns its client
+// endpoint.
+func restoreIntoCairn(t *testing.T, path string, skipHash bool) string {
+	t.Helper()
+	ports, err := cluster.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	dir := filepath.Join(t.TempDir(), "restored")
+	if _, err := backup.Restore(backup.RestoreConfig{
+		SnapshotPath: path, DataDir: dir, Name: "restored",
+		InitialCluster:      map[string][]string{"restored": {peerURL.String()}},
+		InitialClusterToken: "restored-token", SkipHashCheck: skipHash, Logger: discard(),
+	}); err != nil {
+		t.Fatalf("cairn snapshot restore: %v", err)
+	}
+	srv, err := cairnembed.Start(cairnembed.Config{
+		Name: "restored", Dir: dir,
+		ListenClientURLs:    []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}},
+		ListenPeerURLs:      []url.URL{peerURL},
+		InitialCluster:      "restored=" + peerURL.String(),
+		InitialClusterToken: "restored-token",
+		UnsafeNoFsync:       true, HeartbeatMs: 10, ElectionMs: 100,
+		Logger: discard(),
+	})
+	if err != nil {
+		t.Fatalf("start Cairn on the restored data dir: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv.ClientEndpoints()[0]
 }
 
 // restoreIntoEtcd runs etcdutl's restore on a snapshot file and starts an

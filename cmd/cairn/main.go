@@ -27,6 +27,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "snapshot" { // a file tool, not a member
 		return runSnapshot(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "migrate" { // a file tool, not a member
+		return runMigrate(args[1:], stdout, stderr)
+	}
 	inv, err := parseConfig(args, environ)
 	for _, n := range inv.notices {
 		fmt.Fprintf(stderr, "cairn: %s\n", n)

@@ -83,13 +83,26 @@ func StartEtcd(t testing.TB) (endpoints []string, cleanup func()) {
 // StartEtcdWith is StartEtcd with options.
 func StartEtcdWith(t testing.TB, opts Options) (endpoints []string, cleanup func()) {
 	t.Helper()
-	e, client, err := startEtcdRetry(t.TempDir(), t.TempDir(), opts)
+	dir := t.TempDir()
+	e, client, err := startEtcdRetry(dir, t.TempDir(), opts)
 	if err != nil {
 		t.Fatalf("start etcd: %v", err)
 	}
+	etcdDirs.Store(client, e.Config().Dir)
 	cleanup = sync.OnceFunc(func() { closeEtcd(e, client) })
 	t.Cleanup(cleanup)
 	return []string{client}, cleanup
+}
+
+// etcdDirs maps an etcd client endpoint to its data dir.
+var etcdDirs sync.Map
+
+// EtcdDataDir is the data dir of the etcd that StartEtcd started at
+// endpoint ("" if none).
+func EtcdDataDir(endpoint string) string {
+	d, _ := etcdDirs.Load(endpoint)
+	s, _ := d.(string)
+	return s
 }
 
 // StartBoth starts a Cairn member and an etcd member concurrently, which
