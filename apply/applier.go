@@ -32,6 +32,9 @@ type Applier struct {
 	// returning its error), so the caller can time it as etcd's backend
 	// commit; apply itself reads no clock. Set it before the first Apply.
 	WrapCommit func(commit func() error) error
+	// Alarms, if set, is the alarm state: requests it forbids fail, and
+	// AlarmRequests change it. Set it before the first Apply.
+	Alarms Alarms
 
 	kv      *mvcc.Store
 	lessor  Lessor
@@ -119,7 +122,12 @@ func (a *Applier) commit(wb *mvcc.Batch) error {
 }
 
 func (a *Applier) applyRequest(ctx context.Context, wb *mvcc.Batch, req *pb.InternalRaftRequest) Result {
+	if err := a.checkAlarms(req); err != nil {
+		return Result{Err: err}
+	}
 	switch {
+	case req.Alarm != nil:
+		return a.applyAlarm(wb, req.Alarm)
 	case req.Put != nil:
 		return a.write(wb, func(tw leasedWrite) (any, error) {
 			if err := checkPut(ctx, tw, a.lessor, req.Put); err != nil {

@@ -86,9 +86,11 @@ func (m *Member) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Comp
 	return resp.(*pb.CompactionResponse), nil
 }
 
-// checkQuota refuses writes once storage exceeds --quota-backend-bytes.
+// checkQuota refuses writes once storage exceeds --quota-backend-bytes,
+// and raises the NOSPACE alarm, as etcd's quota check does.
 func (m *Member) checkQuota() error {
 	if m.eng.Size() > m.cfg.QuotaBackendBytes {
+		m.raiseNoSpace()
 		return ErrNoSpace
 	}
 	return nil
@@ -111,6 +113,7 @@ func (m *Member) Status() *pb.StatusResponse {
 		DbSizeQuota:      m.cfg.QuotaBackendBytes,
 		IsLearner:        m.IsLearner(),
 		DowngradeInfo:    &pb.DowngradeInfo{}, // etcd always sends it, empty when no downgrade runs
+		Errors:           m.statusErrors(st.Lead),
 	}
 }
 

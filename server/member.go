@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairn-kv/cairn/alarm"
 	"github.com/cairn-kv/cairn/apply"
 	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
@@ -49,6 +50,13 @@ type Member struct {
 	reads   readBatcher
 	hub     *watch.Hub
 	lessor  *lease.Lessor
+	// alarms are the cluster's active alarms; raisingNoSpace is set while
+	// this member proposes its NOSPACE alarm.
+	alarms         *alarm.Store
+	raisingNoSpace atomic.Bool
+	// defragMu: Defragment holds it for reading, Close for writing before
+	// the engine closes (Pebble panics on a compaction of a closed DB).
+	defragMu sync.RWMutex
 	// compactor runs --auto-compaction-*; nil when it is off.
 	compactor *compactor.Compactor
 	metrics   *metrics
@@ -143,6 +151,10 @@ func (m *Member) start() error {
 		return err
 	}
 	m.applier = apply.New(m.kv, m.lessor, cluster, appliedIndex)
+	if m.alarms, err = alarm.Load(m.eng.DB); err != nil {
+		return err
+	}
+	m.applier.Alarms = m.alarms
 	m.applier.WrapCommit = m.metrics.timeCommit
 	m.hub = watch.NewHub(m.kv, m.kv.Rev(), watch.Config{
 		IsCompacted: func(err error) bool { return errors.Is(err, mvcc.ErrCompacted) },
@@ -218,7 +230,9 @@ func (m *Member) Close() error {
 		m.transport.Close()
 		m.hub.Close()
 		m.kv.Close()
+		m.defragMu.Lock()
 		err = m.eng.Close()
+		m.defragMu.Unlock()
 	})
 	return err
 }

@@ -128,6 +128,9 @@ func (m *Member) reloadState(index uint64) error {
 	if err := m.cluster.Reload(m.eng.DB); err != nil {
 		return err
 	}
+	if err := m.alarms.Reload(m.eng.DB); err != nil {
+		return err
+	}
 	m.applier.Restore(index)
 	m.hub.Restore(m.kv.Rev())
 	// Peers as the new member list has them.

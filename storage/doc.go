@@ -12,6 +12,7 @@
 //	'e' rev(8) sub(8)                   events in revision order (mvcc)
 //	'L' id / 'a' id key                 leases and their attachments
 //	'u' …, 'c' …                        auth and membership
+//	'A' member(8) type(4)               an active alarm (package alarm)
 //
 // A data directory holds a marker file, cairn.dir, naming its format; Open
 // refuses a directory that has content but no marker (another program's,

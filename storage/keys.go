@@ -17,6 +17,7 @@ const (
 	KeyspaceAttach    byte = 'a'
 	KeyspaceAuth      byte = 'u'
 	KeyspaceMembers   byte = 'c'
+	KeyspaceAlarms    byte = 'A'
 )
 
 // ErrBadEscape is returned when decoding an escaped key that is malformed.

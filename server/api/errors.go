@@ -25,6 +25,9 @@ var errorTable = []struct {
 	{mvcc.ErrCompacted, rpctypes.ErrGRPCCompacted},
 	{mvcc.ErrFutureRev, rpctypes.ErrGRPCFutureRev},
 	{apply.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound},
+	{apply.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
+	{apply.ErrCorrupt, rpctypes.ErrGRPCCorrupt},
+	{apply.ErrAlarmAction, status.Error(codes.InvalidArgument, "etcdserver: unknown alarm action")}, // etcd 3.6 panics
 	{lease.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
 	{lease.ErrLeaseExists, rpctypes.ErrGRPCLeaseExist},
 	{lease.ErrLeaseTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},

@@ -24,6 +24,8 @@ type Maintenance interface {
 	MoveLeader(ctx context.Context, target uint64) error
 	HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error)
 	Snapshot(ctx context.Context) (*server.Backup, error)
+	Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error)
+	Defragment(ctx context.Context) error
 }
 
 type maintenanceServer struct {
@@ -35,15 +37,22 @@ func (s *maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*p
 	return s.m.Status(), nil
 }
 
-// Alarm reports no alarms: Cairn raises none yet (NOSPACE is returned as
-// an error on the write instead).
+// Alarm raises, clears or lists alarms (see server.Member.Alarm).
 func (s *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	return &pb.AlarmResponse{Header: s.m.Header(0)}, nil
+	resp, err := s.m.Alarm(ctx, r)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp.Header = s.m.Header(0)
+	return resp, nil
 }
 
-// Defragment is a no-op that succeeds: Pebble reclaims space by compaction,
-// with no stop-the-world rewrite. Like etcd's, the response has no header.
+// Defragment compacts the member's storage (see server.Member.Defragment);
+// reads and writes go on meanwhile. Like etcd's, the response has no header.
 func (s *maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if err := s.m.Defragment(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	return &pb.DefragmentResponse{}, nil
 }
 
