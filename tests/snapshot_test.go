@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // snapshotFlags make the leader compact its log after 100 entries, keeping
@@ -98,6 +101,38 @@ func checkHashKV(t *testing.T, leader *clientv3.Client, ms []*clusterMember) {
 				rev, m.name, h.Hash, h.CompactRevision, h.HashRevision, ms[0].name, first.Hash, first.CompactRevision)
 		}
 	}
+	checkHash(t, ms, rev)
+}
+
+// checkHash checks that every member, once at revision rev, has the same
+// Maintenance.Hash: the whole replicated state (leases, members, alarms
+// too), not only the versions.
+func checkHash(t *testing.T, ms []*clusterMember, rev int64) {
+	t.Helper()
+	eventually(t, "the same Maintenance.Hash on every member", func() error {
+		got := map[uint32][]string{}
+		for _, m := range ms {
+			conn, err := grpc.NewClient(m.endpoint(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			h, err := pb.NewMaintenanceClient(conn).Hash(ctx, &pb.HashRequest{})
+			cancel()
+			conn.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			if h.Header.Revision != rev {
+				return fmt.Errorf("%s is at revision %d, not %d", m.name, h.Header.Revision, rev)
+			}
+			got[h.Hash] = append(got[h.Hash], m.name)
+		}
+		if len(got) != 1 {
+			return fmt.Errorf("members disagree: %v", got)
+		}
+		return nil
+	})
 }
 
 // A follower cut off while the leader compacts its log past what the

@@ -26,6 +26,7 @@ type Maintenance interface {
 	Snapshot(ctx context.Context) (*server.Backup, error)
 	Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error)
 	Defragment(ctx context.Context) error
+	Hash(ctx context.Context) (*pb.HashResponse, error)
 }
 
 type maintenanceServer struct {
@@ -95,6 +96,16 @@ func (s *maintenanceServer) Snapshot(r *pb.SnapshotRequest, srv pb.Maintenance_S
 		}
 	}
 	return srv.Send(&pb.SnapshotResponse{RemainingBytes: 0, Blob: h.Sum(nil), Version: b.Version})
+}
+
+// Hash is a hash of the member's whole replicated state (see
+// server.Member.Hash), for comparing members.
+func (s *maintenanceServer) Hash(ctx context.Context, r *pb.HashRequest) (*pb.HashResponse, error) {
+	resp, err := s.m.Hash(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return resp, nil
 }
 
 func (s *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
