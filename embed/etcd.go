@@ -128,6 +128,7 @@ func (s *Server) start() error {
 		TickInterval:            s.cfg.tickInterval(),
 		ElectionTicks:           s.cfg.electionTicks(),
 		NoSync:                  s.cfg.UnsafeNoFsync,
+		FeatureGates:            s.cfg.FeatureGates,
 		Logger:                  s.lg,
 	})
 	if err != nil {

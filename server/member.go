@@ -371,7 +371,7 @@ func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (any,
 	m.metrics.proposalsPending.Inc()
 	defer m.metrics.proposalsPending.Dec()
 	st := m.node.Status()
-	if st.Commit > m.applied.Get()+maxGapBetweenApplyAndCommitIndex {
+	if exceedsRequestLimit(m.applied.Get(), st.Commit, req, featureEnabled(m.cfg.FeatureGates, PriorityRequest)) {
 		return nil, ErrTooManyRequests
 	}
 	id := m.ids.next()
