@@ -47,7 +47,7 @@ type Config struct {
 	// FeatureGates are etcd's --feature-gates settings by gate name (see
 	// FeatureGates); a gate absent takes etcd 3.7.4's default.
 	FeatureGates map[string]bool
-	Logger *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Validate checks the fields New relies on.
