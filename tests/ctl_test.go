@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -173,4 +174,32 @@ func TestCtl(t *testing.T) {
 			t.Errorf("cairn ctl get on a closed port: exit %d, stderr %q; want exit 1 and \"Error: context deadline exceeded\"", r.code, r.stderr)
 		}
 	})
+}
+
+// TestEtcd36FlagsAndGates: a member started with etcd 3.6's experimental
+// flags (which etcd 3.7 refuses) and 3.7's feature gates serves, warns as
+// etcd 3.7 would, and answers keep-alives with the gates flipped.
+func TestEtcd36FlagsAndGates(t *testing.T) {
+	m := newMember(t, "--experimental-watch-progress-notify-interval=5s",
+		"--experimental-compact-hash-check-enabled=true",
+		"--feature-gates=FastLeaseKeepAlive=false,PriorityRequest=true,LeaseCheckpoint=true")
+	p := m.start(t)
+	stderr := p.stderr.String()
+	for _, want := range []string{
+		"--experimental-watch-progress-notify-interval is deprecated in etcd 3.6 and decommissioned in etcd 3.7, which refuses it; use '--watch-progress-notify-interval' instead",
+		"--experimental-compact-hash-check-enabled is deprecated in etcd 3.6 and decommissioned in etcd 3.7, which refuses it; use '--feature-gates=CompactHashCheck=true' instead",
+		"feature-gates=LeaseCheckpoint",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not contain %q:\n%s", want, stderr)
+		}
+	}
+	ep := "--endpoints=" + m.endpoint()
+	r := ctl(t, nil, ep, "lease", "grant", "60")
+	var id string
+	if _, err := fmt.Sscanf(r.stdout, "lease %s granted with TTL(60s)\n", &id); err != nil || r.code != 0 {
+		t.Fatalf("lease grant: exit %d, stdout %q (%v); stderr:\n%s", r.code, r.stdout, err, r.stderr)
+	}
+	wantCtl(t, nil, "lease "+id+" keepalived with TTL(60)\n", ep, "lease", "keep-alive", "--once", id)
+	wantCtl(t, nil, "lease "+id+" revoked\n", ep, "lease", "revoke", id)
 }
