@@ -100,9 +100,12 @@ func (m *Member) forwardedErr(err error) error {
 // FastLeaseKeepAlive gate off, every renewal waits, as etcd's did before
 // 3.7. (etcd's peer handler waits for forwarded keep-alives whatever the
 // gate; Cairn applies the gate to them too, since a forwarded keep-alive
-// needs the wait no more than a local one.)
+// needs the wait no more than a local one.) A keep-alive that reaches a
+// member elected so recently that its lessor is not yet primary waits too,
+// then renews.
 func (m *Member) leaseRenewLocal(ctx context.Context, id int64) (int64, error) {
-	if !featureEnabled(m.cfg.FeatureGates, FastLeaseKeepAlive) || !m.lessor.LeaseExists(id) {
+	waited := !featureEnabled(m.cfg.FeatureGates, FastLeaseKeepAlive) || !m.lessor.LeaseExists(id)
+	if waited {
 		if err := m.waitAppliedIndex(ctx); err != nil {
 			return 0, err
 		}
@@ -110,6 +113,17 @@ func (m *Member) leaseRenewLocal(ctx context.Context, id int64) (int64, error) {
 	m.syncLessorRole()
 	for {
 		ttl, needsReset, wait, err := m.lessor.Renew(id)
+		if errors.Is(err, lease.ErrNotPrimary) && !waited && m.node.Status().Lead == m.cluster.LocalID {
+			// Just elected: the lessor becomes primary once this member
+			// has applied what was committed before (syncLessorRole), so
+			// wait for that, as the gate-off path would have.
+			waited = true
+			if err := m.waitAppliedIndex(ctx); err != nil {
+				return 0, err
+			}
+			m.syncLessorRole()
+			continue
+		}
 		if wait != nil {
 			select {
 			case <-wait:
