@@ -75,6 +75,10 @@ type watchStream struct {
 
 	stop    chan struct{}
 	sendEnd chan struct{} // closed when the send loop ends
+
+	// sendMu serializes gs.Send between the send loop and the receive
+	// loop's refusals: gRPC allows one sender per stream at a time.
+	sendMu sync.Mutex
 }
 
 // recvLoop reads requests until the client closes its side (nil: the
@@ -141,7 +145,10 @@ func (ws *watchStream) create(cr *pb.WatchCreateRequest) {
 // send writes a response built outside the watch stream (a refusal).
 func (ws *watchStream) send(r *pb.WatchResponse) {
 	start := time.Now()
-	if ws.gs.Send(r) == nil {
+	ws.sendMu.Lock()
+	err := ws.gs.Send(r)
+	ws.sendMu.Unlock()
+	if err == nil {
 		ws.srv.metrics.observeSent(r, start)
 	}
 }
@@ -213,6 +220,7 @@ func (ws *watchStream) forward(r watch.Response) error {
 		ws.mu.Unlock()
 	}
 	var err error
+	ws.sendMu.Lock()
 	if !r.Fragment {
 		err = ws.gs.Send(out)
 	} else {
@@ -220,6 +228,7 @@ func (ws *watchStream) forward(r watch.Response) error {
 		// plus the transport overhead.
 		err = sendFragments(out, ws.srv.maxRequestBytes+grpcOverheadBytes, ws.gs.Send)
 	}
+	ws.sendMu.Unlock()
 	if err == nil {
 		ws.srv.metrics.observeSent(out, start)
 	}
