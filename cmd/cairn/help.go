@@ -18,6 +18,13 @@ const usageText = `Usage:
   cairn bench [flags] <workload> ...
     Load an etcd v3 endpoint (Cairn or etcd), as etcd's benchmark tool.
 
+  cairn snapshot status|restore <file> ...
+    Describe a backup in etcd's format, or restore it into a new data dir,
+    as etcdutl does ('cairn snapshot' lists the flags).
+
+  cairn migrate --from-etcd-data-dir <dir> --data-dir <newdir> ...
+    Build a Cairn data dir from a stopped etcd member's data dir.
+
   cairn --version
     Print the etcd API version Cairn implements, in etcd's format, and
     Cairn's own version.
