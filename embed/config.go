@@ -109,6 +109,12 @@ type Config struct {
 	// etcd --listen-metrics-urls; the client URLs serve them too.
 	ListenMetricsURLs []url.URL
 
+	// FeatureGates are etcd 3.7's server feature gates (etcd
+	// --feature-gates) by name, as server.FeatureGates lists them; a gate
+	// absent takes etcd's default. Cairn acts on FastLeaseKeepAlive and
+	// PriorityRequest (and AllAlpha, AllBeta); it accepts the others.
+	FeatureGates map[string]bool
+
 	// UnsafeNoFsync disables fsync of the Raft log (etcd --unsafe-no-fsync).
 	// Acknowledged writes may be lost on a crash. For tests only.
 	UnsafeNoFsync bool

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	etcdversion "go.etcd.io/etcd/api/v3/version"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -127,6 +128,7 @@ func (s *Server) start() error {
 		TickInterval:            s.cfg.tickInterval(),
 		ElectionTicks:           s.cfg.electionTicks(),
 		NoSync:                  s.cfg.UnsafeNoFsync,
+		FeatureGates:            s.cfg.FeatureGates,
 		Logger:                  s.lg,
 	})
 	if err != nil {
@@ -346,8 +348,10 @@ func (s *Server) closeAll() error {
 	return err
 }
 
+// versionJSON is the body of GET /version, in etcd's own type so the
+// fields come in etcd's order.
 func (s *Server) versionJSON() []byte {
-	b, _ := json.Marshal(map[string]string{"etcdserver": version.APIVersion, "etcdcluster": version.ClusterVersion, "storage": version.ClusterVersion})
+	b, _ := json.Marshal(etcdversion.Versions{Server: version.APIVersion, Cluster: version.ClusterVersion, Storage: version.ClusterVersion})
 	return b
 }
 

@@ -44,7 +44,10 @@ type Config struct {
 	ElectionTicks int
 	// NoSync skips fsync of the Raft log: unsafe, for tests.
 	NoSync bool
-	Logger *slog.Logger
+	// FeatureGates are etcd's --feature-gates settings by gate name (see
+	// FeatureGates); a gate absent takes etcd 3.7.4's default.
+	FeatureGates map[string]bool
+	Logger       *slog.Logger
 }
 
 // Validate checks the fields New relies on.
@@ -56,6 +59,9 @@ func (c *Config) Validate() error {
 		return errors.New("server: PeerURLs is required")
 	case c.TickInterval <= 0 || c.ElectionTicks <= 0:
 		return errors.New("server: TickInterval and ElectionTicks must be positive")
+	}
+	if err := validateFeatureGates(c.FeatureGates); err != nil {
+		return err
 	}
 	if _, ok := c.InitialCluster[c.Name]; !ok {
 		return errors.New("server: --initial-cluster has no member named " + c.Name)

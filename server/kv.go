@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
@@ -11,7 +12,8 @@ import (
 
 // Range serves a RangeRequest: serializable reads from local state, others
 // after a linearizable read index.
-func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
+func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (resp *pb.RangeResponse, err error) {
+	defer func(start time.Time) { m.metrics.observeRequest("Range", start, err) }(time.Now())
 	if !r.Serializable {
 		if err := m.linearizableReadNotify(ctx); err != nil {
 			return nil, err
@@ -53,9 +55,11 @@ func (m *Member) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 				return nil, err
 			}
 		}
+		start := time.Now()
 		rt := m.kv.Read()
 		defer rt.End()
 		resp, err := apply.ReadOnlyTxn(ctx, rt, r)
+		m.metrics.observeRequest("ReadonlyTxn", start, err)
 		if err == nil {
 			m.metrics.observeReadTxn(resp)
 		}

@@ -21,6 +21,9 @@ const (
 	leaderDutyTick = 100 * time.Millisecond
 	// checkpointTick is how often the leader records remaining TTLs.
 	checkpointTick = time.Second
+	// applyWaitTimeout bounds how long a keep-alive waits for the member to
+	// apply what was committed when it arrived: etcd's applyTimeout.
+	applyWaitTimeout = time.Second
 )
 
 // minLeaseTTL is etcd's minimum TTL: 1.5 election timeouts, in whole
@@ -89,10 +92,38 @@ func (m *Member) forwardedErr(err error) error {
 	return ErrNoLeader
 }
 
+// leaseRenewLocal renews a lease on the leader, for a client or for a
+// follower that forwarded the keep-alive. A lease the lessor does not know
+// may have its grant committed and not yet applied here (granted through
+// another member, or just before an election), so the renewal first waits
+// until the member has applied everything committed; with the
+// FastLeaseKeepAlive gate off, every renewal waits, as etcd's did before
+// 3.7. (etcd's peer handler waits for forwarded keep-alives whatever the
+// gate; Cairn applies the gate to them too, since a forwarded keep-alive
+// needs the wait no more than a local one.) A keep-alive that reaches a
+// member elected so recently that its lessor is not yet primary waits too,
+// then renews.
 func (m *Member) leaseRenewLocal(ctx context.Context, id int64) (int64, error) {
+	waited := !featureEnabled(m.cfg.FeatureGates, FastLeaseKeepAlive) || !m.lessor.LeaseExists(id)
+	if waited {
+		if err := m.waitAppliedIndex(ctx); err != nil {
+			return 0, err
+		}
+	}
 	m.syncLessorRole()
 	for {
 		ttl, needsReset, wait, err := m.lessor.Renew(id)
+		if errors.Is(err, lease.ErrNotPrimary) && !waited && m.node.Status().Lead == m.cluster.LocalID {
+			// Just elected: the lessor becomes primary once this member
+			// has applied what was committed before (syncLessorRole), so
+			// wait for that, as the gate-off path would have.
+			waited = true
+			if err := m.waitAppliedIndex(ctx); err != nil {
+				return 0, err
+			}
+			m.syncLessorRole()
+			continue
+		}
 		if wait != nil {
 			select {
 			case <-wait:
@@ -111,6 +142,47 @@ func (m *Member) leaseRenewLocal(ctx context.Context, id int64) (int64, error) {
 			return 0, err
 		}
 	}
+}
+
+// waitAppliedIndex waits until the member has applied every entry
+// committed when it was called, for at most applyWaitTimeout; past that it
+// fails with ErrTimeoutReadIndex, etcd's "waiting for the applied index
+// took too long" (etcd's EtcdServer.waitAppliedIndex).
+func (m *Member) waitAppliedIndex(ctx context.Context) error {
+	commit := m.node.Status().Commit
+	if m.applied.Get() >= commit {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, applyWaitTimeout)
+	defer cancel()
+	if m.applied.Wait(wctx.Done(), commit) {
+		return nil
+	}
+	select {
+	case <-m.stopping:
+		return ErrStopped
+	default:
+	}
+	if ctx.Err() != nil {
+		return m.ctxErr(ctx, ctx.Err())
+	}
+	return ErrTimeoutReadIndex
+}
+
+// exceedsRequestLimit reports whether a proposal must fail with
+// ErrTooManyRequests because the apply backlog (committed minus applied
+// entries) is too long: over maxGapBetweenApplyAndCommitIndex, or, for a
+// lease revoke with the PriorityRequest gate on, over twice that, so
+// leases keep expiring and freeing their keys under overload. This is
+// etcd 3.7.4's exceedsRequestLimit (etcdserver/util.go).
+func exceedsRequestLimit(applied, committed uint64, req *pb.InternalRaftRequest, priority bool) bool {
+	if committed <= applied+maxGapBetweenApplyAndCommitIndex {
+		return false
+	}
+	if priority && req.GetLeaseRevoke() != nil {
+		return committed > applied+2*maxGapBetweenApplyAndCommitIndex
+	}
+	return true
 }
 
 // LeaseTimeToLive reports a lease's remaining TTL (whole seconds), granted

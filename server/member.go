@@ -367,13 +367,14 @@ func (m *Member) Header(rev int64) *pb.ResponseHeader {
 }
 
 // propose replicates req through Raft and waits for its applied result.
-func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (any, error) {
+func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (_ any, err error) {
 	m.metrics.proposalsPending.Inc()
 	defer m.metrics.proposalsPending.Dec()
 	st := m.node.Status()
-	if st.Commit > m.applied.Get()+maxGapBetweenApplyAndCommitIndex {
+	if exceedsRequestLimit(m.applied.Get(), st.Commit, req, featureEnabled(m.cfg.FeatureGates, PriorityRequest)) {
 		return nil, ErrTooManyRequests
 	}
+	defer func(start time.Time) { m.metrics.observeRequest(requestType(req), start, err) }(time.Now())
 	id := m.ids.next()
 	req.Header = &pb.RequestHeader{ID: id}
 	data, err := proto.Marshal(req)

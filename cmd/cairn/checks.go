@@ -43,7 +43,10 @@ func checkSettings(set []setting, fromCmdline bool) error {
 	return nil
 }
 
-// deprecations warns about each deprecated flag that was set.
+// deprecations warns about each deprecated flag that was set. For the
+// 23 experimental-* flags of etcd 3.6, which etcd 3.7 removed (3.7 refuses
+// to start with one), Cairn still takes them, so 3.6-era deployment
+// scripts start it, and says what 3.7 would say had it kept them.
 func deprecations(set []setting) []string {
 	var out []string
 	for _, s := range set {
@@ -51,9 +54,9 @@ func deprecations(set []setting) []string {
 		case sp.deprecated != "":
 			out = append(out, sp.deprecated)
 		case sp.newName != "":
-			out = append(out, fmt.Sprintf("--%s is deprecated in etcd 3.6; use --%s", sp.name, sp.newName))
+			out = append(out, fmt.Sprintf("--%s is deprecated in etcd 3.6 and decommissioned in etcd 3.7, which refuses it; use '--%s' instead", sp.name, sp.newName))
 		case sp.gate != "":
-			out = append(out, fmt.Sprintf("--%s is deprecated in etcd 3.6; use --feature-gates=%s=true", sp.name, sp.gate))
+			out = append(out, fmt.Sprintf("--%s is deprecated in etcd 3.6 and decommissioned in etcd 3.7, which refuses it; use '--feature-gates=%s=true' instead", sp.name, sp.gate))
 		}
 	}
 	return out

@@ -1,6 +1,8 @@
-// Command cairn runs a Cairn member, taking etcd 3.6's command line.
+// Command cairn runs a Cairn member, taking etcd 3.7's command line; `cairn
+// ctl` is etcdctl 3.7 (ctl.go) and `cairn bench` a load generator.
 //
-// Every flag of `etcd --help` is accepted, as are ETCD_* environment
+// Every flag of `etcd --help` is accepted, with etcd 3.6's experimental-*
+// names that etcd 3.7 removed, as are ETCD_* environment
 // variables and etcd's YAML configuration file (--config-file). Flags that
 // Cairn implements set fields of embed.Config; the others are type-checked,
 // then listed in Config.IgnoredFlags so the server logs each as ignored.

@@ -2,8 +2,9 @@ package main
 
 import "github.com/cairn-kv/cairn/embed"
 
-// spec describes one etcd 3.6 flag: how its value is checked, where it goes
-// in embed.Config, and how a config file spells it.
+// spec describes one etcd flag (3.7's, or an experimental-* flag of 3.6):
+// how its value is checked, where it goes in embed.Config, and how a config
+// file spells it.
 type spec struct {
 	name string
 	kind kind
@@ -13,8 +14,9 @@ type spec struct {
 	// the literal exceptions (such as "*") of kindURLs.
 	choices []string
 	yaml    yamlForm
-	// newName is the 3.6 name of a 3.5 experimental-* flag. Setting both
-	// is an error, and setting the old one draws a deprecation warning.
+	// newName is the 3.6 name of a 3.5 experimental-* flag, which etcd 3.7
+	// removed. Setting both is an error, and setting the old one draws a
+	// deprecation warning.
 	newName string
 	// gate is the feature gate that replaces an experimental-* switch.
 	gate string
@@ -41,8 +43,9 @@ type group struct {
 	specs  []spec
 }
 
-// flagGroups is every flag of `etcd --help` in etcd 3.6, plus the removed
-// flags etcd still accepts silently.
+// flagGroups is every flag of `etcd --help` in etcd 3.7, the experimental-*
+// flags of etcd 3.6 (which 3.7 removed), and the removed flags etcd still
+// accepts silently.
 var flagGroups = []group{
 	{title: "Member", specs: []spec{
 		{name: "name", def: "default", help: "Human-readable name of this member.",
@@ -63,7 +66,7 @@ var flagGroups = []group{
 			set: func(c *embed.Config, v parsed) { c.ListenClientURLs = v.urls }},
 		{name: "listen-client-http-urls", kind: kindURLs, help: "URLs to listen on for HTTP-only client traffic."},
 		{name: "max-snapshots", kind: kindUint, def: "5", help: "Snapshot files to keep (0: unlimited).",
-			deprecated: "--max-snapshots is deprecated in etcd 3.6"},
+			deprecated: "--max-snapshots is deprecated in 3.6 and will be decommissioned in 3.8."},
 		{name: "max-wals", kind: kindUint, def: "5", help: "Write-ahead log files to keep (0: unlimited)."},
 		{name: "memory-mlock", kind: kindBool, def: "false", help: "Lock the database pages in RAM."},
 		{name: "quota-backend-bytes", kind: kindInt64, def: "0", help: "Storage size, in bytes, above which writes fail with \"database space exceeded\" (0: 2 GiB).",
@@ -84,9 +87,8 @@ var flagGroups = []group{
 		{name: "enable-grpc-gateway", kind: kindBool, def: "true", help: "Serve the JSON/HTTP gateway to the gRPC API."},
 		{name: "raft-read-timeout", kind: kindDuration, def: "5s", yaml: yamlNone, help: "Read timeout of peer connections."},
 		{name: "raft-write-timeout", kind: kindDuration, def: "5s", yaml: yamlNone, help: "Write timeout of peer connections."},
-		{name: "feature-gates", kind: kindGates, help: "Server feature gates, as Name=true|false,...; known names: " +
-			"CompactHashCheck, InitialCorruptCheck, LeaseCheckpoint, LeaseCheckpointPersist, SetMemberLocalAddr, " +
-			"StopGRPCServiceOnDefrag, TxnModeWriteWithSharedBuffer (AllAlpha, AllBeta switch a whole stage)."},
+		{name: "feature-gates", kind: kindGates, help: "Server feature gates, as Name=true|false,...: " + gatesHelp(),
+			set: setFeatureGates},
 	}},
 	{title: "Clustering", specs: []spec{
 		{name: "initial-advertise-peer-urls", kind: kindURLs, def: embed.DefaultListenPeerURL, help: "This member's peer URLs, as announced to the cluster.",
@@ -127,7 +129,7 @@ var flagGroups = []group{
 		{name: "v2-deprecation", kind: kindChoices, def: "write-only",
 			choices:    []string{"write-only", "write-only-skip-check", "write-only-drop-data", "gone"},
 			help:       "Stage of the v2 store's removal; etcd 3.6 enforces the default.",
-			deprecated: "--v2-deprecation is deprecated in etcd 3.6; its default is enforced"},
+			deprecated: "--v2-deprecation is deprecated and scheduled for removal in v3.8. The default value is enforced, ignoring user input."},
 	}},
 	{title: "Security", specs: []spec{
 		{name: "cert-file", yaml: yamlNone, help: "Client-facing TLS certificate file."},
@@ -201,7 +203,7 @@ var flagGroups = []group{
 		{name: "experimental-distributed-tracing-sampling-rate", kind: kindInt, def: "0", newName: "distributed-tracing-sampling-rate",
 			help: "Old name of --distributed-tracing-sampling-rate."},
 	}},
-	{title: "Experimental features and their 3.6 names", specs: []spec{
+	{title: "Former experimental features, and etcd 3.6's experimental-* names (removed in etcd 3.7)", specs: []spec{
 		{name: "corrupt-check-time", kind: kindDuration, def: "0s", help: "Interval between cluster corruption checks."},
 		{name: "compact-hash-check-time", kind: kindDuration, def: "1m0s", help: "Interval between the leader's checks of followers' compaction hashes."},
 		{name: "compaction-batch-limit", kind: kindInt, def: "1000", help: "Most revisions deleted per compaction batch."},

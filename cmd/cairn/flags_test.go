@@ -167,7 +167,7 @@ func TestIgnoredFlags(t *testing.T) {
 	}, nil)
 	want := []string{
 		"cert-file", "client-cert-auth",
-		"feature-gates", "force", "log-outputs", "max-concurrent-streams", "memory-mlock", "v", "wal-dir",
+		"feature-gates=LeaseCheckpoint", "force", "log-outputs", "max-concurrent-streams", "memory-mlock", "v", "wal-dir",
 	}
 	if !slices.Equal(inv.cfg.IgnoredFlags, want) {
 		t.Errorf("IgnoredFlags:\ngot  %q\nwant %q", inv.cfg.IgnoredFlags, want)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -16,6 +17,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "ctl" { // etcdctl, built in
+		runCtl(os.Args[2:])
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
@@ -53,13 +58,31 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	return serve(*inv.cfg, stderr)
 }
 
-// printVersion prints what `etcd --version` prints, with Cairn's own
-// release first; tools that parse "etcd Version:" see the API version.
+// printVersion prints what `etcd --version` prints (etcd 3.7's
+// etcdmain/config.go), with the etcd API release Cairn implements as
+// "etcd Version:", so tools that parse etcd's lines keep working; Cairn's
+// own release follows on a line of its own.
 func printVersion(w io.Writer) {
-	fmt.Fprintf(w, "cairn Version: %s\n", version.Version)
 	fmt.Fprintf(w, "etcd Version: %s\n", version.APIVersion)
+	fmt.Fprintf(w, "Git SHA: %s\n", gitSHA())
 	fmt.Fprintf(w, "Go Version: %s\n", runtime.Version())
 	fmt.Fprintf(w, "Go OS/Arch: %s/%s\n", runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "Cairn Version: %s\n", version.Version)
+}
+
+// gitSHA is the short commit the binary was built from, when the Go
+// toolchain stamped it (go build in a git checkout, without
+// -buildvcs=false); etcd prints a placeholder when its build script did not
+// set one, and so does Cairn.
+func gitSHA() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 7 {
+				return s.Value[:7]
+			}
+		}
+	}
+	return "Not provided (built without VCS stamping)"
 }
 
 // serve runs a member until SIGINT or SIGTERM (status 0) or until it fails

@@ -21,8 +21,8 @@ func TestRun(t *testing.T) {
 		exactStdout bool
 	}{
 		{args: []string{"--version"}, status: 0, exactStdout: true, stdout: fmt.Sprintf(
-			"cairn Version: %s\netcd Version: %s\nGo Version: %s\nGo OS/Arch: %s/%s\n",
-			version.Version, version.APIVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)},
+			"etcd Version: %s\nGit SHA: %s\nGo Version: %s\nGo OS/Arch: %s/%s\nCairn Version: %s\n",
+			version.APIVersion, gitSHA(), runtime.Version(), runtime.GOOS, runtime.GOARCH, version.Version)},
 		{args: []string{"--help"}, status: 0, stdout: "  --listen-client-urls 'http://127.0.0.1:2379'\n"},
 		{args: []string{"--bogus"}, status: 2, stderr: "cairn: flag provided but not defined: --bogus\n"},
 		{args: []string{"--snapshot-count=x"}, status: 2, stderr: `cairn: invalid value "x" for flag --snapshot-count: parse error`},

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cairn-kv/cairn/server"
 )
 
 // kind says how a flag's text is checked and what it converts to. Each kind
@@ -141,21 +143,8 @@ func parseURLs(s string, exceptions []string) ([]url.URL, error) {
 	return slices.CompactFunc(out, func(a, b url.URL) bool { return a.String() == b.String() }), nil
 }
 
-// featureGates are the server feature gates etcd 3.6 knows, with their
-// defaults; AllAlpha and AllBeta switch every gate of that stage.
-var featureGates = map[string]bool{
-	"AllAlpha":                     false,
-	"AllBeta":                      false,
-	"CompactHashCheck":             false,
-	"InitialCorruptCheck":          false,
-	"LeaseCheckpoint":              false,
-	"LeaseCheckpointPersist":       false,
-	"SetMemberLocalAddr":           false,
-	"StopGRPCServiceOnDefrag":      false,
-	"TxnModeWriteWithSharedBuffer": true,
-}
-
-// parseGates parses "Name=bool,Name=bool", rejecting names etcd does not know.
+// parseGates parses "Name=bool,Name=bool", rejecting names etcd 3.7 does
+// not know (server.FeatureGates).
 func parseGates(s string) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, part := range strings.Split(s, ",") {
@@ -171,7 +160,7 @@ func parseGates(s string) (map[string]bool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("invalid value of %s=%s: want true or false", name, strings.TrimSpace(val))
 		}
-		if _, known := featureGates[name]; !known {
+		if _, known := server.FeatureGates[name]; !known {
 			return nil, fmt.Errorf("unrecognized feature gate: %s", name)
 		}
 		out[name] = b

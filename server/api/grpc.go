@@ -90,7 +90,8 @@ func NewServer(m Member, opts Options) *grpc.Server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
 	)
 	pb.RegisterKVServer(srv, &kvServer{kv: m, hdr: m, maxTxnOps: int(opts.MaxTxnOps)})
-	pb.RegisterWatchServer(srv, &watchServer{w: m, maxRequestBytes: opts.MaxRequestBytes, progressEvery: opts.ProgressNotifyInterval})
+	wm := newWatchMetrics()
+	pb.RegisterWatchServer(srv, &watchServer{w: m, maxRequestBytes: opts.MaxRequestBytes, progressEvery: opts.ProgressNotifyInterval, metrics: wm})
 	pb.RegisterLeaseServer(srv, &leaseServer{l: m})
 	pb.RegisterMaintenanceServer(srv, &maintenanceServer{m: m})
 	pb.RegisterClusterServer(srv, &clusterServer{m: m})
@@ -102,7 +103,7 @@ func NewServer(m Member, opts Options) *grpc.Server {
 	if gm != nil {
 		// Every service is registered: make their series before serving.
 		gm.init(srv)
-		for _, c := range gm.collectors() {
+		for _, c := range append(gm.collectors(), wm.collectors()...) {
 			if err := opts.Metrics.Register(c); err != nil {
 				lg.Warn("cannot register gRPC metrics", "error", err)
 			}

@@ -28,6 +28,7 @@ type watchServer struct {
 	w               Watchable
 	maxRequestBytes uint
 	progressEvery   time.Duration
+	metrics         *watchMetrics
 }
 
 // Watch serves one watch stream: a receive loop turns requests into
@@ -74,6 +75,10 @@ type watchStream struct {
 
 	stop    chan struct{}
 	sendEnd chan struct{} // closed when the send loop ends
+
+	// sendMu serializes gs.Send between the send loop and the receive
+	// loop's refusals: gRPC allows one sender per stream at a time.
+	sendMu sync.Mutex
 }
 
 // recvLoop reads requests until the client closes its side (nil: the
@@ -139,7 +144,13 @@ func (ws *watchStream) create(cr *pb.WatchCreateRequest) {
 
 // send writes a response built outside the watch stream (a refusal).
 func (ws *watchStream) send(r *pb.WatchResponse) {
-	_ = ws.gs.Send(r)
+	start := time.Now()
+	ws.sendMu.Lock()
+	err := ws.gs.Send(r)
+	ws.sendMu.Unlock()
+	if err == nil {
+		ws.srv.metrics.observeSent(r, start)
+	}
 }
 
 func (ws *watchStream) sendLoop() {
@@ -157,6 +168,7 @@ func (ws *watchStream) sendLoop() {
 				return
 			}
 		case <-ticker.C:
+			start := time.Now()
 			ws.mu.Lock()
 			for id, idle := range ws.progress {
 				if idle {
@@ -165,6 +177,7 @@ func (ws *watchStream) sendLoop() {
 				ws.progress[id] = true
 			}
 			ws.mu.Unlock()
+			ws.srv.metrics.observeProgress(start)
 		case <-ws.stop:
 			return
 		}
@@ -174,6 +187,7 @@ func (ws *watchStream) sendLoop() {
 // forward turns a watch.Response into the etcd WatchResponse, fragmenting
 // large ones for watchers that asked for it.
 func (ws *watchStream) forward(r watch.Response) error {
+	start := time.Now()
 	out := &pb.WatchResponse{
 		Header:          ws.srv.w.Header(r.Revision),
 		WatchId:         r.WatchID,
@@ -205,12 +219,20 @@ func (ws *watchStream) forward(r watch.Response) error {
 		delete(ws.progress, r.WatchID)
 		ws.mu.Unlock()
 	}
+	var err error
+	ws.sendMu.Lock()
 	if !r.Fragment {
-		return ws.gs.Send(out)
+		err = ws.gs.Send(out)
+	} else {
+		// etcd fragments at its gRPC message limit: --max-request-bytes
+		// plus the transport overhead.
+		err = sendFragments(out, ws.srv.maxRequestBytes+grpcOverheadBytes, ws.gs.Send)
 	}
-	// etcd fragments at its gRPC message limit: --max-request-bytes plus
-	// the transport overhead.
-	return sendFragments(out, ws.srv.maxRequestBytes+grpcOverheadBytes, ws.gs.Send)
+	ws.sendMu.Unlock()
+	if err == nil {
+		ws.srv.metrics.observeSent(out, start)
+	}
+	return err
 }
 
 // sendFragments splits a response whose size reaches limit into several
