@@ -152,9 +152,15 @@ func (ws *watchStream) sendLoop() {
 	defer ticker.Stop()
 	for {
 		select {
-		case r := <-ws.st.Chan():
-			if err := ws.forward(r); err != nil {
-				return
+		case <-ws.st.Ready():
+			for {
+				r, ok := ws.st.Next()
+				if !ok {
+					break
+				}
+				if err := ws.forward(r); err != nil {
+					return
+				}
 			}
 		case <-ticker.C:
 			ws.mu.Lock()
