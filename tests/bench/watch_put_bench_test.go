@@ -44,26 +44,16 @@ func benchWatchPutLatency(b *testing.B, watch bool) {
 	var streams []*rawStream
 	if watch {
 		conns := dial(b, ep, putWatchStreams)
-		want := func(spec watchSpec) int {
-			n := 0
-			for i := range putLatencyPuts {
-				if spec.covers([]byte(putLatencyKey(i))) {
-					n++
-				}
-			}
-			return n
-		}
 		for s := range putWatchStreams {
 			var specs []watchSpec
 			for k := range putWatchPoints {
-				spec := watchSpec{key: putLatencyKey(s*putWatchPoints + k)}
-				spec.want = want(spec)
+				// Every key is put once.
+				spec := watchSpec{key: putLatencyKey(s*putWatchPoints + k), want: 1}
 				specs = append(specs, spec)
 			}
 			for j := range putWatchRanges {
 				first := (s*putWatchRanges + j) * putRangeWidth
-				spec := watchSpec{key: putLatencyKey(first), end: putLatencyKey(first + putRangeWidth)}
-				spec.want = want(spec)
+				spec := watchSpec{key: putLatencyKey(first), end: putLatencyKey(first + putRangeWidth), want: putRangeWidth}
 				specs = append(specs, spec)
 			}
 			streams = append(streams, openRawStream(b, ctx, conns[s], specs))
