@@ -140,3 +140,37 @@ func TestWatchAfterWriteStartsAfterIt(t *testing.T) {
 		}
 	}
 }
+
+// A progress response never runs ahead of the events it covers, though
+// the notifier matches batches after Notify returns: every event at or
+// below its revision is queued before it (issue 13, item 3).
+func TestProgressNeverAheadOfEvents(t *testing.T) {
+	e := newEnv(t, watch.Config{})
+	st := e.hub.NewStream()
+	defer st.Close()
+	id := mustWatch(t, st, watch.Request{Key: []byte("k")})
+	const n = 200
+	var wrote []int64
+	for i := range n {
+		wrote = append(wrote, e.txn(fmt.Sprintf("put k %d", i)))
+		st.RequestProgressAll()
+	}
+	got, progress := 0, 0
+	for got < n {
+		r := next(t, st)
+		if r.WatchID == id {
+			got += len(r.Events)
+			continue
+		}
+		progress++
+		// Every write at or below the progress revision was received.
+		for _, rev := range wrote {
+			if rev <= r.Revision && got < int(rev-wrote[0])+1 {
+				t.Fatalf("progress at revision %d after %d events: the event at %d is not there yet", r.Revision, got, rev)
+			}
+		}
+	}
+	if progress == 0 {
+		t.Fatal("no progress response")
+	}
+}
