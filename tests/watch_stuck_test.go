@@ -50,12 +50,12 @@ func TestWatchStuckStreamCostsOnlyItself(t *testing.T) {
 	}
 	rss0 := rssBytes(t, p)
 	big := strings.Repeat("v", 64<<10)
-	parallelPuts(t, writer, 300, func(i int) (string, string) { return fmt.Sprintf("a/%03d", i), big })
+	putsFrom32(t, writer, 300, func(i int) (string, string) { return fmt.Sprintf("a/%03d", i), big })
 	rss1 := rssBytes(t, p)
 
 	const small = 10100
 	first := putRev(t, writer, "x/00000", "v")
-	parallelPuts(t, writer, small-1, func(i int) (string, string) { return fmt.Sprintf("x/%05d", i+1), "v" })
+	putsFrom32(t, writer, small-1, func(i int) (string, string) { return fmt.Sprintf("x/%05d", i+1), "v" })
 	head := putRev(t, writer, "x/zzzzz", "last")
 
 	near := cli.Watch(ctx, "x/", clientv3.WithPrefix(), clientv3.WithRev(head-4))
@@ -95,8 +95,8 @@ func putRev(t *testing.T, cli *clientv3.Client, key, value string) int64 {
 	return resp.Header.Revision
 }
 
-// parallelPuts makes n puts, kv(i) for i in [0, n), from 32 goroutines.
-func parallelPuts(t *testing.T, cli *clientv3.Client, n int, kv func(i int) (string, string)) {
+// putsFrom32 makes n puts, kv(i) for i in [0, n), from 32 goroutines.
+func putsFrom32(t *testing.T, cli *clientv3.Client, n int, kv func(i int) (string, string)) {
 	t.Helper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
