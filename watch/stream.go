@@ -75,9 +75,6 @@ func (h *Hub) NewStream() *Stream {
 		parked: map[*watcher]struct{}{}, watchers: map[int64]*watcher{}, opts: map[int64]Request{}}
 }
 
-// Rev is the store revision as far as the hub knows.
-func (s *Stream) Rev() int64 { return s.hub.Rev() }
-
 // Ready is signalled when responses may be waiting for Next.
 func (s *Stream) Ready() <-chan struct{} { return s.ready }
 
@@ -180,6 +177,13 @@ func (s *Stream) Watch(r Request) (int64, error) {
 	s.pushLocked(Response{WatchID: id, Created: true, Revision: rev})
 	s.mu.Unlock()
 	return id, nil
+}
+
+// Refuse queues a created-and-canceled response with watch ID -1 for a
+// create request the caller refused itself (etcd's answer to a negative
+// start revision), in order with the stream's other responses.
+func (s *Stream) Refuse(reason string) {
+	s.send(Response{WatchID: InvalidWatchID, Created: true, Canceled: true, CancelReason: reason, Revision: s.hub.Rev()})
 }
 
 func (s *Stream) refuse(err error) error {

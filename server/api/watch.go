@@ -115,8 +115,8 @@ func (ws *watchStream) create(cr *pb.WatchCreateRequest) {
 		end = []byte{}
 	}
 	if cr.StartRevision < 0 {
-		ws.send(&pb.WatchResponse{Header: ws.srv.w.Header(ws.st.Rev()), WatchId: watch.InvalidWatchID,
-			Created: true, Canceled: true, CancelReason: rpctypes.ErrCompacted.Error()})
+		// Through the stream's queue: the send loop is the only sender.
+		ws.st.Refuse(rpctypes.ErrCompacted.Error())
 		return
 	}
 	r := watch.Request{ID: cr.WatchId, Key: key, End: end, StartRev: cr.StartRevision,
@@ -135,11 +135,6 @@ func (ws *watchStream) create(cr *pb.WatchCreateRequest) {
 		ws.progress[id] = true
 		ws.mu.Unlock()
 	}
-}
-
-// send writes a response built outside the watch stream (a refusal).
-func (ws *watchStream) send(r *pb.WatchResponse) {
-	_ = ws.gs.Send(r)
 }
 
 func (ws *watchStream) sendLoop() {
