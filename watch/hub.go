@@ -380,7 +380,7 @@ func (h *Hub) addLocked(w *watcher) int64 {
 	cur := h.qmu.committed
 	h.qmu.Unlock()
 	switch {
-	case w.startRev == 0 || w.startRev > h.rev:
+	case w.startRev == 0 || w.startRev > cur:
 		// Batches up to cur that the notifier has not matched yet are
 		// after h.rev: it delivers those at or after minRev.
 		w.minRev = w.startRev
@@ -390,6 +390,10 @@ func (h *Hub) addLocked(w *watcher) int64 {
 		w.state = stateSynced
 		h.synced.add(w)
 	default:
+		// In the past, or in batches not matched yet: the catch-up loop
+		// checks compaction first (the store may have compacted past
+		// startRev in a batch the notifier has not seen), then reads
+		// storage up to h.rev or hands the watcher to the notifier.
 		w.minRev = w.startRev
 		w.state = stateUnsynced
 		h.unsynced[w] = struct{}{}
