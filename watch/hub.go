@@ -295,7 +295,7 @@ func (h *Hub) notifyRevLocked(rev int64, evs []*mvccpb.Event) {
 		evs []*mvccpb.Event
 	}
 	var matched []match
-	index := map[*watcher]int{}
+	var index map[*watcher]int // made at the first match
 	for i := range evs {
 		h.synced.match(evs[i].Kv.Key, func(w *watcher) {
 			if rev < w.minRev || !w.wants(evs[i]) {
@@ -303,6 +303,9 @@ func (h *Hub) notifyRevLocked(rev int64, evs []*mvccpb.Event) {
 			}
 			if w.prevKV && evs[i].Type == mvccpb.Event_DELETE && evs[i].PrevKv == nil {
 				h.loadPrevKV(evs[i])
+			}
+			if index == nil {
+				index = map[*watcher]int{}
 			}
 			k, ok := index[w]
 			if !ok {
