@@ -43,7 +43,7 @@ func TestTreeRandom(t *testing.T) {
 	key := func() []byte { return []byte(fmt.Sprintf("%03d", rng.IntN(200))) }
 	var tr Tree[int]
 	live := map[*Entry[int]]bool{}
-	for step := range 5000 {
+	for step := range 2000 {
 		if rng.IntN(3) > 0 || len(live) == 0 {
 			b, e := key(), key()
 			if string(b) > string(e) {
