@@ -29,7 +29,9 @@ type ReadView interface {
 type WriteView interface {
 	ReadView
 	Put(key, value []byte, lease int64) (rev, prevLease int64, err error)
-	DeleteRange(ctx context.Context, key, end []byte) ([]*mvccpb.KeyValue, int64, error)
+	// DeleteRange deletes [key, end); the key-values it returns carry
+	// their values only if withValues is set.
+	DeleteRange(ctx context.Context, key, end []byte, withValues bool) ([]*mvccpb.KeyValue, int64, error)
 	Changes() int
 }
 
@@ -218,7 +220,9 @@ func put(ctx context.Context, tw WriteView, r *pb.PutRequest) (*pb.PutResponse, 
 }
 
 func deleteRange(ctx context.Context, tw WriteView, r *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
-	deleted, rev, err := tw.DeleteRange(ctx, r.Key, gteRange(r.RangeEnd))
+	// Deleted values are loaded only for prev_kv: deleting many large
+	// values costs the apply loop their keys, not their values.
+	deleted, rev, err := tw.DeleteRange(ctx, r.Key, gteRange(r.RangeEnd), r.PrevKv)
 	if err != nil {
 		return nil, err
 	}

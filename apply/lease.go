@@ -48,8 +48,8 @@ func (w leasedWrite) Put(key, value []byte, id int64) (int64, int64, error) {
 	return rev, prev, nil
 }
 
-func (w leasedWrite) DeleteRange(ctx context.Context, key, end []byte) ([]*mvccpb.KeyValue, int64, error) {
-	deleted, rev, err := w.TxnWrite.DeleteRange(ctx, key, end)
+func (w leasedWrite) DeleteRange(ctx context.Context, key, end []byte, withValues bool) ([]*mvccpb.KeyValue, int64, error) {
+	deleted, rev, err := w.TxnWrite.DeleteRangeWith(ctx, key, end, withValues)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -87,7 +87,7 @@ func (a *Applier) leaseRevoke(ctx context.Context, wb *mvcc.Batch, r *pb.LeaseRe
 	}
 	tw := a.newWrite(wb)
 	for _, k := range keys {
-		if _, _, err := tw.DeleteRange(ctx, k, nil); err != nil {
+		if _, _, err := tw.DeleteRange(ctx, k, nil, false); err != nil {
 			tw.End()
 			return Result{Err: err}
 		}

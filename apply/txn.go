@@ -68,7 +68,7 @@ type readOnly struct{ ReadView }
 func (readOnly) Put([]byte, []byte, int64) (int64, int64, error) {
 	return 0, 0, fmt.Errorf("apply: write in a read-only txn")
 }
-func (readOnly) DeleteRange(context.Context, []byte, []byte) ([]*mvccpb.KeyValue, int64, error) {
+func (readOnly) DeleteRange(context.Context, []byte, []byte, bool) ([]*mvccpb.KeyValue, int64, error) {
 	return nil, 0, fmt.Errorf("apply: write in a read-only txn")
 }
 func (readOnly) Changes() int { return 0 }

@@ -67,6 +67,8 @@ var watchScenarios = []struct {
 	{name: "progress notify", opts: cluster.Options{WatchProgressNotifyInterval: 200 * time.Millisecond}, run: watchProgressNotifySeq},
 	{name: "fragment", opts: cluster.Options{MaxRequestBytes: 128 << 10}, run: watchFragmentSeq},
 	{name: "lease revoke and expiry", run: watchLeaseSeq},
+	{name: "prev kv of deletes without prev kv", run: watchDeletePrevKVSeq},
+	{name: "watch after write", run: watchAfterWriteSeq},
 }
 
 func TestWatchDiff(t *testing.T) {
@@ -414,4 +416,39 @@ func watchLeaseSeq(e *watchEnv) {
 	s.await("the deletes of expired lease 200", 1, hasEventsAt(9)) // rev 9: l/x, x/a
 	b := e.open("B")
 	b.create(withPrevKV(from(1, watchAll())))
+}
+
+// watchDeletePrevKVSeq covers deletes whose requests do not ask for
+// prev_kv, watched by watchers that do: Cairn's apply loop no longer
+// loads the deleted values, so its watchers read them from storage, live
+// (synced) and in catch-up. That includes a key put and deleted in one
+// txn, whose prev_kv is the version before the txn.
+func watchDeletePrevKVSeq(e *watchEnv) {
+	s := e.open("A")
+	s.create(withPrevKV(watchPrefix("d")))                              // 0
+	s.create(watchPrefix("d"))                                          // 1: without prev_kv
+	s.create(withPrevKV(watchKey("d1")))                                // 2
+	e.do(put("d1", "1"))                                                // rev 2
+	e.do(put("d2", "2"))                                                // rev 3
+	e.do(put("d1", "3"))                                                // rev 4
+	e.do(del("d1"))                                                     // rev 5: prev 3
+	e.do(txn(nil, ops(put("d2", "t"), del("d2"), put("d3", "x")), nil)) // rev 6: d2's prev is 2
+	e.do(put("d4", "4"))                                                // rev 7
+	e.do(delRange("d", "e"))                                            // rev 8: d3, d4
+	e.settle()
+	b := e.open("B")
+	b.create(withPrevKV(from(1, watchPrefix("d")))) // catch-up with prev_kv
+	b.create(from(1, watchPrefix("d")))             // and without
+}
+
+// watchAfterWriteSeq covers a watcher created right after a write,
+// without a start revision: its created header carries the write's
+// revision and its first event is the next write.
+func watchAfterWriteSeq(e *watchEnv) {
+	s := e.open("A")
+	for i := range 5 {
+		e.do(put("w", fmt.Sprint(i)))
+		s.create(watchKey("w"))
+	}
+	e.do(put("w", "last"))
 }

@@ -14,11 +14,13 @@ import (
 
 // Events reads the events of revisions from..to (inclusive) in revision
 // order, for watchers catching up. It stops after the revision at which
-// about maxEvents events have been read and returns the last revision it
-// read completely. Each event carries the key's previous version as
-// PrevKv, or nil where there is none (a create, or a compacted past). It
-// returns ErrCompacted if from is below the compacted revision.
-func (s *Store) Events(ctx context.Context, from, to int64, maxEvents int) ([]*mvccpb.Event, int64, error) {
+// maxEvents events, or maxBytes bytes of keys and values, have been read
+// and returns the last revision it read completely; it always reads the
+// first revision whole. If prevKV is set each event carries the key's
+// previous version as PrevKv, or nil where there is none (a create, or a
+// compacted past). It returns ErrCompacted if from is below the compacted
+// revision.
+func (s *Store) Events(ctx context.Context, from, to int64, maxEvents, maxBytes int, prevKV bool) ([]*mvccpb.Event, int64, error) {
 	rt := s.Read()
 	defer rt.End()
 	if from < rt.compactRev {
@@ -37,6 +39,7 @@ func (s *Store) Events(ctx context.Context, from, to int64, maxEvents int) ([]*m
 	defer it.Close()
 	var evs []*mvccpb.Event
 	last := from - 1
+	size := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
@@ -47,7 +50,7 @@ func (s *Store) Events(ctx context.Context, from, to int64, maxEvents int) ([]*m
 		}
 		rev := int64(binary.BigEndian.Uint64(k[1:9]))
 		sub := int64(binary.BigEndian.Uint64(k[9:17]))
-		if rev != last && len(evs) >= maxEvents {
+		if rev != last && len(evs) > 0 && (len(evs) >= maxEvents || size >= maxBytes) {
 			return evs, last, nil
 		}
 		v := it.Value()
@@ -55,11 +58,15 @@ func (s *Store) Events(ctx context.Context, from, to int64, maxEvents int) ([]*m
 			return nil, 0, ErrCorruptRecord
 		}
 		key := bytes.Clone(v[1:])
-		ev, err := readEvent(rt.snap, mvccpb.Event_EventType(v[0]), key, rev, sub, rt.compactRev)
+		ev, err := readEvent(rt.snap, mvccpb.Event_EventType(v[0]), key, rev, sub, rt.compactRev, prevKV)
 		if err != nil {
 			return nil, 0, err
 		}
 		evs = append(evs, ev)
+		size += len(ev.Kv.Key) + len(ev.Kv.Value)
+		if ev.PrevKv != nil {
+			size += len(ev.PrevKv.Value)
+		}
 		last = rev
 	}
 	if err := it.Error(); err != nil {
@@ -68,8 +75,22 @@ func (s *Store) Events(ctx context.Context, from, to int64, maxEvents int) ([]*m
 	return evs, to, nil
 }
 
-// readEvent rebuilds one event from the version records.
-func readEvent(r pebble.Reader, typ mvccpb.Event_EventType, key []byte, rev, sub, compactRev int64) (*mvccpb.Event, error) {
+// PrevKV is key's version just before revision rev (the previous version
+// of the key an event at rev changed), or nil if the key did not exist
+// then or that version is compacted. Watchers that asked for prev_kv read
+// a delete's previous version here, as the apply loop leaves it out.
+func (s *Store) PrevKV(key []byte, rev int64) (*mvccpb.KeyValue, error) {
+	rt := s.Read()
+	defer rt.End()
+	if rev-1 < rt.compactRev {
+		return nil, nil
+	}
+	return previousVersion(rt.snap, key, rev)
+}
+
+// readEvent rebuilds one event from the version records, with its
+// previous version if prevKV is set.
+func readEvent(r pebble.Reader, typ mvccpb.Event_EventType, key []byte, rev, sub, compactRev int64, prevKV bool) (*mvccpb.Event, error) {
 	ev := &mvccpb.Event{Type: typ, Kv: &mvccpb.KeyValue{Key: key, ModRevision: rev}}
 	if typ == mvccpb.Event_PUT {
 		v, ok, err := storage.GetCopy(r, versionKey(nil, key, rev, sub))
@@ -87,6 +108,9 @@ func readEvent(r pebble.Reader, typ mvccpb.Event_EventType, key []byte, rev, sub
 		if rec.version == 1 {
 			return ev, nil // a create has no previous version
 		}
+	}
+	if !prevKV {
+		return ev, nil
 	}
 	if rev-1 < compactRev {
 		// The previous version is compacted (even if not yet removed):

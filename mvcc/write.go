@@ -22,8 +22,10 @@ type Batch struct {
 	// compactRev is the compacted revision including this batch's compactions.
 	compactRev int64
 	compacted  bool
-	// Events are the batch's changes in revision order, for watchers; each
-	// carries the key's previous version as PrevKv (nil for a create).
+	// Events are the batch's changes in revision order, for watchers. A
+	// put carries the key's previous version as PrevKv (nil for a
+	// create); a delete only if its request loaded the deleted values
+	// (DeleteRangeWith).
 	Events []*mvccpb.Event
 }
 
@@ -161,15 +163,30 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (rev, prevLease int64, e
 // DeleteRange deletes the keys in [key, end) (end as in Range) and returns
 // the deleted key-values and the transaction's revision, as etcd: the new
 // revision if this or an earlier change in the transaction changed
-// anything, else the current one.
+// anything, else the current one. It is DeleteRangeWith with values.
 func (tw *TxnWrite) DeleteRange(ctx context.Context, key, end []byte) (deleted []*mvccpb.KeyValue, rev int64, err error) {
-	rr, err := tw.Range(ctx, key, end, RangeOptions{})
+	return tw.DeleteRangeWith(ctx, key, end, true)
+}
+
+// DeleteRangeWith is DeleteRange that loads the deleted values only if
+// withValues is set (a prev_kv request); without it the key-values it
+// returns have everything but Value, and the batch's delete events carry
+// no PrevKv: watchers that asked for prev_kv read it from the versions
+// keyspace (Store.PrevKV), so deleting large values costs their keys only.
+func (tw *TxnWrite) DeleteRangeWith(ctx context.Context, key, end []byte, withValues bool) (deleted []*mvccpb.KeyValue, rev int64, err error) {
+	err = rangeLatest(ctx, tw.wb.b, key, end, func(k []byte, rec record, modRev int64) {
+		kv := &mvccpb.KeyValue{Key: bytes.Clone(k), CreateRevision: rec.createRevision, ModRevision: modRev, Version: rec.version, Lease: rec.lease}
+		if withValues {
+			kv.Value = bytes.Clone(rec.value)
+		}
+		deleted = append(deleted, kv)
+	})
 	if err != nil {
 		return nil, 0, err
 	}
 	rev = tw.beginRev + 1
 	b := tw.wb.b
-	for _, kv := range rr.KVs {
+	for _, kv := range deleted {
 		sub := int64(tw.changes)
 		if err := b.Set(versionKey(nil, kv.Key, rev, sub), appendRecord(nil, record{tombstone: true}), nil); err != nil {
 			return nil, 0, err
@@ -181,12 +198,15 @@ func (tw *TxnWrite) DeleteRange(ctx context.Context, key, end []byte) (deleted [
 			return nil, 0, err
 		}
 		tw.changes++
-		prev := kv
-		if kv.ModRevision == rev {
-			// Written earlier in this txn: like etcd, whose prev_kv is the
-			// version at the revision before the txn, report that one.
-			if prev, err = previousVersion(b, kv.Key, rev); err != nil {
-				return nil, 0, err
+		var prev *mvccpb.KeyValue
+		if withValues {
+			prev = kv
+			if kv.ModRevision == rev {
+				// Written earlier in this txn: like etcd, whose prev_kv is the
+				// version at the revision before the txn, report that one.
+				if prev, err = previousVersion(b, kv.Key, rev); err != nil {
+					return nil, 0, err
+				}
 			}
 		}
 		tw.wb.Events = append(tw.wb.Events, &mvccpb.Event{Type: mvccpb.Event_DELETE, Kv: &mvccpb.KeyValue{Key: kv.Key, ModRevision: rev}, PrevKv: prev})
@@ -194,7 +214,7 @@ func (tw *TxnWrite) DeleteRange(ctx context.Context, key, end []byte) (deleted [
 	if tw.changes == 0 {
 		rev = tw.beginRev
 	}
-	return rr.KVs, rev, nil
+	return deleted, rev, nil
 }
 
 // End finishes the transaction: if it changed anything the batch moves to

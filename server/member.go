@@ -287,8 +287,11 @@ func (m *Member) apply(ents []*raftpb.Entry) error {
 		return nil
 	}
 	m.metrics.observeApplied(res, time.Since(start))
-	// Watchers first, then clients: once a client sees a revision, its
-	// events are queued on every synced watcher.
+	// Watchers first, then clients: Notify only queues the batch for the
+	// hub's notifier (it waits only if the notifier is far behind), and a
+	// watch created once a client has seen a revision starts after it.
+	// As in etcd, a client may read a revision before its watchers get
+	// the events; no watch response's header runs ahead of them.
 	m.hub.Notify(res.Batch.Rev(), res.Batch.Events)
 	m.applied.Set(res.Index)
 	m.node.Applied(res.Index)

@@ -71,6 +71,22 @@ func (e *env) txn(ops ...string) int64 {
 	return wb.Rev()
 }
 
+// put applies a one-put transaction.
+func (e *env) put(key, value string) int64 {
+	e.t.Helper()
+	wb := e.s.NewBatch()
+	tw := wb.Write()
+	if _, _, err := tw.Put([]byte(key), []byte(value), 0); err != nil {
+		e.t.Fatal(err)
+	}
+	tw.End()
+	if err := e.s.Commit(wb); err != nil {
+		e.t.Fatal(err)
+	}
+	e.hub.Notify(wb.Rev(), wb.Events)
+	return wb.Rev()
+}
+
 func (e *env) compact(rev int64) {
 	wb := e.s.NewBatch()
 	if err := wb.Compact(rev); err != nil {
@@ -82,15 +98,34 @@ func (e *env) compact(rev int64) {
 	e.hub.Notify(wb.Rev(), nil)
 }
 
+// sync waits until the notifier has matched every batch handed to the
+// hub so far, using a throwaway stream's progress request (answered only
+// after them).
+func (e *env) sync() {
+	e.t.Helper()
+	st := e.hub.NewStream()
+	defer st.Close()
+	mustWatch(e.t, st, watch.Request{Key: []byte("\xff-sync")})
+	st.RequestProgressAll()
+	if r := next(e.t, st); r.WatchID != watch.InvalidWatchID {
+		e.t.Fatalf("got %+v, want a progress response", r)
+	}
+}
+
 // next receives the next response or fails after a generous timeout.
 func next(t *testing.T, st *watch.Stream) watch.Response {
 	t.Helper()
-	select {
-	case r := <-st.Chan():
-		return r
-	case <-time.After(10 * time.Second):
-		t.Fatal("no watch response")
-		return watch.Response{}
+	deadline := time.After(10 * time.Second)
+	for {
+		if r, ok := st.Next(); ok {
+			return r
+		}
+		select {
+		case <-st.Ready():
+		case <-deadline:
+			t.Fatal("no watch response")
+			return watch.Response{}
+		}
 	}
 }
 
@@ -176,7 +211,7 @@ func TestPastStartRevisionCatchesUpFromStorage(t *testing.T) {
 	}
 	st := e.hub.NewStream()
 	defer st.Close()
-	id := mustWatch(t, st, watch.Request{Key: []byte("k"), StartRev: 3})
+	id := mustWatch(t, st, watch.Request{Key: []byte("k"), StartRev: 3, PrevKV: true})
 	e.txn("put k 5")
 	equal(t, collect(t, st, id, 5), []string{
 		"PUT k=1@3 prev=0@2", "PUT k=2@4 prev=1@3", "PUT k=3@5 prev=2@4", "PUT k=4@6 prev=3@5", "PUT k=5@7 prev=4@6",
@@ -208,6 +243,7 @@ func TestCatchUpSplitsAt1000Revisions(t *testing.T) {
 	for i := 0; i < 1200; i++ {
 		e.txn(fmt.Sprintf("put m%04d v", i))
 	}
+	e.sync() // one catch-up read up to the head
 	st := e.hub.NewStream()
 	defer st.Close()
 	id := mustWatch(t, st, watch.Request{Key: []byte("m"), End: []byte("n"), StartRev: 1})
@@ -262,7 +298,7 @@ func TestCompactedStartRevisionCancels(t *testing.T) {
 	}
 	// At the compacted revision itself the history is still there, but
 	// not the version before it: no prev_kv for that event.
-	id2 := mustWatch(t, st, watch.Request{Key: []byte("k"), StartRev: 4})
+	id2 := mustWatch(t, st, watch.Request{Key: []byte("k"), StartRev: 4, PrevKV: true})
 	equal(t, collect(t, st, id2, 2), []string{"PUT k=2@4", "PUT k=3@5 prev=2@4"})
 }
 
@@ -284,10 +320,9 @@ func TestFiltersAndCancel(t *testing.T) {
 	if err := st.Cancel(id); !errors.Is(err, watch.ErrNotExist) {
 		t.Fatalf("second cancel: %v, want ErrNotExist", err)
 	}
-	select {
-	case r := <-st.Chan():
+	e.sync()
+	if r, ok := st.Next(); ok {
 		t.Fatalf("response after cancel: %+v", r)
-	case <-time.After(50 * time.Millisecond):
 	}
 }
 

@@ -45,38 +45,110 @@ type Request struct {
 	ProgressNotify   bool
 }
 
-// Stream is one client watch stream: many watchers, one ordered channel of
-// responses.
+// Stream is one client watch stream: many watchers, one ordered queue of
+// responses, bounded in count (Config.StreamBuffer) and bytes
+// (Config.StreamBytes). A reader waits on Ready and takes responses with
+// Next until it returns false.
 type Stream struct {
 	hub *Hub
-	ch  chan Response
+
+	ready chan struct{} // signalled when a response is queued
+	room  chan struct{} // signalled when a response is taken
+	done  chan struct{} // closed by Close
+
+	// parked are the stream's parked watchers; guarded by Hub.mu.
+	parked map[*watcher]struct{}
 
 	mu       sync.Mutex
+	q        []Response
+	qBytes   int // eventsBytes of the queued responses
+	wantRoom bool
 	watchers map[int64]*watcher
 	opts     map[int64]Request
 	nextID   int64
 	closed   bool
-	done     chan struct{}
 }
 
 // NewStream opens a stream.
 func (h *Hub) NewStream() *Stream {
-	return &Stream{hub: h, ch: make(chan Response, h.cfg.StreamBuffer), watchers: map[int64]*watcher{}, opts: map[int64]Request{}, done: make(chan struct{})}
+	return &Stream{hub: h, ready: make(chan struct{}, 1), room: make(chan struct{}, 1), done: make(chan struct{}),
+		parked: map[*watcher]struct{}{}, watchers: map[int64]*watcher{}, opts: map[int64]Request{}}
 }
 
-// Rev is the hub's last notified revision.
-func (s *Stream) Rev() int64 { return s.hub.Rev() }
+// Ready is signalled when responses may be waiting for Next.
+func (s *Stream) Ready() <-chan struct{} { return s.ready }
 
-// Chan delivers the stream's responses in order.
-func (s *Stream) Chan() <-chan Response { return s.ch }
+// Next takes the next response, if there is one. When it makes room for
+// the stream's parked watchers, they start catching up.
+func (s *Stream) Next() (Response, bool) {
+	s.mu.Lock()
+	if len(s.q) == 0 {
+		s.mu.Unlock()
+		return Response{}, false
+	}
+	r := s.q[0]
+	s.q[0] = Response{}
+	s.q = s.q[1:]
+	s.qBytes -= eventsBytes(r.Events)
+	unpark := false
+	if s.wantRoom && s.hasRoomLocked() {
+		s.wantRoom, unpark = false, true
+	}
+	if len(s.q) > 0 {
+		signal(s.ready)
+	}
+	s.mu.Unlock()
+	signal(s.room)
+	if unpark {
+		s.hub.unpark(s)
+	}
+	return r, true
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// hasRoomLocked tells whether the queue is at most half full, in count
+// and bytes: parked watchers resume only then, so they do not go back and
+// forth on every response taken.
+func (s *Stream) hasRoomLocked() bool {
+	return len(s.q) <= s.hub.cfg.StreamBuffer/2 && s.qBytes <= s.hub.cfg.StreamBytes/2
+}
+
+// parkLocked records w as parked unless the queue has room again; the
+// caller holds Hub.mu. It reports whether w was parked.
+func (s *Stream) parkLocked(w *watcher) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hasRoomLocked() {
+		return false
+	}
+	s.wantRoom = true
+	s.parked[w] = struct{}{}
+	return true
+}
 
 // Watch creates a watcher and queues its created response (or, if the
 // request is refused, a created-and-canceled response naming the reason).
-// It returns the watcher's ID, or InvalidWatchID and the error.
+// It returns the watcher's ID, or InvalidWatchID and the error. The
+// created response's revision and the watcher's registration are one
+// step: with start revision 0 the watcher gets every event after that
+// revision, which is where a client resumes from.
 func (s *Stream) Watch(r Request) (int64, error) {
 	if len(r.End) != 0 && bytes.Compare(r.Key, r.End) >= 0 {
 		return InvalidWatchID, s.refuse(ErrEmptyRange)
 	}
+	if !s.waitRoom() {
+		return InvalidWatchID, ErrEmptyRange
+	}
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur := h.Rev()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -90,20 +162,28 @@ func (s *Stream) Watch(r Request) (int64, error) {
 		id = s.nextID
 		s.nextID++
 	} else if _, dup := s.watchers[id]; dup {
+		s.pushLocked(Response{WatchID: InvalidWatchID, Created: true, Canceled: true, CancelReason: ErrDuplicateID.Error(), Revision: cur})
 		s.mu.Unlock()
-		return InvalidWatchID, s.refuse(ErrDuplicateID)
+		return InvalidWatchID, ErrDuplicateID
 	}
-	w := &watcher{id: id, key: r.Key, end: r.End, startRev: r.StartRev, noPut: r.NoPut, noDelete: r.NoDelete, stream: s}
+	w := &watcher{id: id, key: r.Key, end: r.End, startRev: r.StartRev, noPut: r.NoPut, noDelete: r.NoDelete, prevKV: r.PrevKV, stream: s}
 	s.watchers[id] = w
 	s.opts[id] = r
 	s.mu.Unlock()
-	// The created response goes first; the watcher's events can only
-	// follow, as it is registered with the hub after.
-	if !s.send(Response{WatchID: id, Created: true, Revision: s.hub.Rev()}) {
-		return id, nil
-	}
-	s.hub.add(w)
+	rev := h.addLocked(w)
+	// Under Hub.mu, so the created response is queued before any of the
+	// watcher's events.
+	s.mu.Lock()
+	s.pushLocked(Response{WatchID: id, Created: true, Revision: rev})
+	s.mu.Unlock()
 	return id, nil
+}
+
+// Refuse queues a created-and-canceled response with watch ID -1 for a
+// create request the caller refused itself (etcd's answer to a negative
+// start revision), in order with the stream's other responses.
+func (s *Stream) Refuse(reason string) {
+	s.send(Response{WatchID: InvalidWatchID, Created: true, Canceled: true, CancelReason: reason, Revision: s.hub.Rev()})
 }
 
 func (s *Stream) refuse(err error) error {
@@ -125,7 +205,7 @@ func (s *Stream) Cancel(id int64) error {
 		return ErrNotExist
 	}
 	s.hub.remove(w)
-	s.send(Response{WatchID: id, Canceled: true, Revision: s.hub.Rev()})
+	s.send(Response{WatchID: id, Canceled: true, Revision: s.hub.notifiedRev()})
 	return nil
 }
 
@@ -159,7 +239,7 @@ func (s *Stream) RequestProgressAll() {
 	s.hub.progress(ws, InvalidWatchID)
 }
 
-// Close removes every watcher. Chan is not closed: the reader stops on its own.
+// Close removes every watcher and drops what is queued.
 func (s *Stream) Close() {
 	s.mu.Lock()
 	if s.closed {
@@ -170,29 +250,67 @@ func (s *Stream) Close() {
 	close(s.done)
 	ws := s.watchers
 	s.watchers = map[int64]*watcher{}
+	s.q, s.qBytes = nil, 0
 	s.mu.Unlock()
 	for _, w := range ws {
 		s.hub.remove(w)
 	}
 }
 
-// send queues a control response, waiting for room; false if the stream closed.
-func (s *Stream) send(r Response) bool {
-	select {
-	case s.ch <- r:
-		return true
-	case <-s.done:
-		return false
+// waitRoom waits until the queue is below its count bound; false if the
+// stream closed. Control responses (created, canceled) wait for it, then
+// are queued whatever the bound, so a client that sends requests and
+// never reads is held up like etcd's (whose control channel is bounded).
+func (s *Stream) waitRoom() bool {
+	for {
+		s.mu.Lock()
+		closed, full := s.closed, len(s.q) >= s.hub.cfg.StreamBuffer
+		s.mu.Unlock()
+		if closed {
+			return false
+		}
+		if !full {
+			return true
+		}
+		select {
+		case <-s.room:
+		case <-s.done:
+			return false
+		}
 	}
 }
 
-// trySend queues watcher w's response without waiting; false if the
-// buffer is full. A response for a watcher no longer on the stream (its ID
-// may since name another) is dropped and reported as sent. w is nil for a
-// response that belongs to no watcher.
+// send queues a control response once there is room; false if the stream closed.
+func (s *Stream) send(r Response) bool {
+	if !s.waitRoom() {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.pushLocked(r)
+	return true
+}
+
+func (s *Stream) pushLocked(r Response) {
+	s.q = append(s.q, r)
+	s.qBytes += eventsBytes(r.Events)
+	signal(s.ready)
+}
+
+// trySend queues watcher w's response if the queue is within its bounds
+// (an empty queue takes any response); false if not. A response for a
+// watcher no longer on the stream (its ID may since name another) is
+// dropped and reported as sent. w is nil for a response that belongs to
+// no watcher.
 func (s *Stream) trySend(w *watcher, r Response) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return true
+	}
 	if w != nil {
 		if s.watchers[w.id] != w {
 			return true
@@ -201,10 +319,10 @@ func (s *Stream) trySend(w *watcher, r Response) bool {
 			r.PrevKV, r.Fragment = o.PrevKV, o.Fragment
 		}
 	}
-	select {
-	case s.ch <- r:
-		return true
-	default:
+	size := eventsBytes(r.Events)
+	if len(s.q) > 0 && (len(s.q) >= s.hub.cfg.StreamBuffer || s.qBytes+size > s.hub.cfg.StreamBytes) {
 		return false
 	}
+	s.pushLocked(r)
+	return true
 }

@@ -75,10 +75,6 @@ type watchStream struct {
 
 	stop    chan struct{}
 	sendEnd chan struct{} // closed when the send loop ends
-
-	// sendMu serializes gs.Send between the send loop and the receive
-	// loop's refusals: gRPC allows one sender per stream at a time.
-	sendMu sync.Mutex
 }
 
 // recvLoop reads requests until the client closes its side (nil: the
@@ -120,8 +116,8 @@ func (ws *watchStream) create(cr *pb.WatchCreateRequest) {
 		end = []byte{}
 	}
 	if cr.StartRevision < 0 {
-		ws.send(&pb.WatchResponse{Header: ws.srv.w.Header(ws.st.Rev()), WatchId: watch.InvalidWatchID,
-			Created: true, Canceled: true, CancelReason: rpctypes.ErrCompacted.Error()})
+		// Through the stream's queue: the send loop is the only sender.
+		ws.st.Refuse(rpctypes.ErrCompacted.Error())
 		return
 	}
 	r := watch.Request{ID: cr.WatchId, Key: key, End: end, StartRev: cr.StartRevision,
@@ -142,17 +138,6 @@ func (ws *watchStream) create(cr *pb.WatchCreateRequest) {
 	}
 }
 
-// send writes a response built outside the watch stream (a refusal).
-func (ws *watchStream) send(r *pb.WatchResponse) {
-	start := time.Now()
-	ws.sendMu.Lock()
-	err := ws.gs.Send(r)
-	ws.sendMu.Unlock()
-	if err == nil {
-		ws.srv.metrics.observeSent(r, start)
-	}
-}
-
 func (ws *watchStream) sendLoop() {
 	defer close(ws.sendEnd)
 	every := ws.srv.progressEvery
@@ -163,9 +148,15 @@ func (ws *watchStream) sendLoop() {
 	defer ticker.Stop()
 	for {
 		select {
-		case r := <-ws.st.Chan():
-			if err := ws.forward(r); err != nil {
-				return
+		case <-ws.st.Ready():
+			for {
+				r, ok := ws.st.Next()
+				if !ok {
+					break
+				}
+				if err := ws.forward(r); err != nil {
+					return
+				}
 			}
 		case <-ticker.C:
 			start := time.Now()
@@ -219,8 +210,9 @@ func (ws *watchStream) forward(r watch.Response) error {
 		delete(ws.progress, r.WatchID)
 		ws.mu.Unlock()
 	}
+	// Only the send loop sends (refusals go through the stream's queue):
+	// gRPC allows one sender per stream at a time.
 	var err error
-	ws.sendMu.Lock()
 	if !r.Fragment {
 		err = ws.gs.Send(out)
 	} else {
@@ -228,7 +220,6 @@ func (ws *watchStream) forward(r watch.Response) error {
 		// plus the transport overhead.
 		err = sendFragments(out, ws.srv.maxRequestBytes+grpcOverheadBytes, ws.gs.Send)
 	}
-	ws.sendMu.Unlock()
 	if err == nil {
 		ws.srv.metrics.observeSent(out, start)
 	}
