@@ -43,10 +43,11 @@ func (r *replay) corrupt(file string, off int64, format string, args ...any) err
 
 // segment reads one segment into r. For the last segment it returns the
 // offset of a torn final record to truncate (-1: none).
-func (r *replay) segment(seg *segment, last bool) (repairAt int64, err error) {
-	b, err := os.ReadFile(seg.path)
-	if err != nil {
-		return -1, fmt.Errorf("wal: %w", err)
+func (r *replay) segment(seg *segment, b []byte, last bool) (repairAt int64, err error) {
+	if b == nil {
+		if b, err = os.ReadFile(seg.path); err != nil {
+			return -1, fmt.Errorf("wal: %w", err)
+		}
 	}
 	var off int64
 	first := true
@@ -197,4 +198,24 @@ func (r *replay) finish() (*Recovered, error) {
 		hs = &raftpb.HardState{}
 	}
 	return &Recovered{Snapshot: r.snap, HardState: hs, Entries: ents}, nil
+}
+
+// lastSnapshotIndex is the index of the last snapshot record among the
+// good records at the start of segment b.
+func lastSnapshotIndex(b []byte) (uint64, bool) {
+	var idx uint64
+	found := false
+	for off := int64(0); ; {
+		typ, data, next, res := readRecord(b, off)
+		if res != readOK {
+			return idx, found
+		}
+		if typ == recSnapshot || typ == recInstall {
+			m := &raftpb.SnapshotMetadata{}
+			if proto.Unmarshal(data, m) == nil {
+				idx, found = m.GetIndex(), true
+			}
+		}
+		off = next
+	}
 }

@@ -157,11 +157,30 @@ func Open(dir string, opts Options) (*WAL, *Recovered, error) {
 			return nil, nil, &CorruptError{File: filepath.Join(dir, segmentName(segs[i-1].seq+1, 0)[:16]+"-*.wal"), Reason: "segment missing between " + filepath.Base(segs[i-1].path) + " and " + filepath.Base(segs[i].path)}
 		}
 	}
+	// Only the segments from the one holding the entry after the newest
+	// snapshot on are read (as etcd's WAL): older ones hold nothing the
+	// log needs.
+	lastBytes, err := os.ReadFile(segs[len(segs)-1].path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("wal: %w", err)
+	}
+	from := 0
+	if si, ok := lastSnapshotIndex(lastBytes); ok {
+		for i := range segs {
+			if segs[i].first <= si+1 {
+				from = i
+			}
+		}
+	}
 	r := &replay{}
 	var repairAt int64 = -1
-	for i := range segs {
+	for i := from; i < len(segs); i++ {
 		last := i == len(segs)-1
-		at, err := r.segment(&segs[i], last)
+		var b []byte
+		if last {
+			b = lastBytes
+		}
+		at, err := r.segment(&segs[i], b, last)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -174,7 +193,7 @@ func Open(dir string, opts Options) (*WAL, *Recovered, error) {
 		return nil, nil, err
 	}
 	for i := range segs {
-		if r.installed && segs[i].seq < r.installSeq {
+		if i < from || (r.installed && segs[i].seq < r.installSeq) {
 			segs[i].maxIndex = 0
 		}
 	}
