@@ -168,7 +168,9 @@ func TestTornTailIsRepaired(t *testing.T) {
 	}{
 		{"file cut inside the last record", func(p string, last, end int64) error { return os.Truncate(p, last+5) }},
 		{"file cut inside the last header", func(p string, last, end int64) error { return os.Truncate(p, last+3) }},
-		{"last record's data zeroed", func(p string, last, end int64) error { return writeAt(p, last+headerLen+2, make([]byte, end-last-headerLen-2)) }},
+		{"last record's data zeroed", func(p string, last, end int64) error {
+			return writeAt(p, last+headerLen+2, make([]byte, end-last-headerLen-2))
+		}},
 		{"last record's data garbled", func(p string, last, end int64) error { return writeAt(p, end-2, []byte{0xde, 0xad}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
