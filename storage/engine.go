@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -127,6 +129,11 @@ func Open(dir string, opts Options) (*Engine, error) {
 		po.Levels[i].FilterType = pebble.TableFilter
 	}
 	po.EnsureDefaults()
+	if !fresh {
+		if err := checkManifests(filepath.Join(dir, dbDir)); err != nil {
+			return nil, err
+		}
+	}
 	db, err := pebble.Open(filepath.Join(dir, dbDir), po)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", filepath.Join(dir, dbDir), err)
@@ -222,6 +229,80 @@ func checkDataDir(dir string) (fresh bool, format int, err error) {
 // WALDirName is the Raft write-ahead log's directory inside a data dir,
 // unless --wal-dir puts it elsewhere.
 const WALDirName = "wal"
+
+// checkManifests reads every Pebble MANIFEST in dir and fails if one is
+// damaged before its end. Pebble takes the first bad record of a MANIFEST
+// for its end (a torn write), which after damage in the middle silently
+// drops tables that later records still count on (issue 15's fault
+// injection found 2,286 of 4,019 acknowledged writes gone). A torn write
+// leaves nothing valid after the bad chunk; damage does.
+func checkManifests(dir string) error {
+	names, err := filepath.Glob(filepath.Join(dir, "MANIFEST-*"))
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		if off, ok := manifestDamage(b); !ok {
+			return fmt.Errorf("storage: %s is corrupt at offset %d, with valid records after the damage; refusing to start: restore this member from a peer or a backup",
+				name, off)
+		}
+	}
+	return nil
+}
+
+// Pebble's record format (its record package, the LevelDB log format):
+// 32 KiB blocks of chunks, each a 7-byte header — masked CRC-32C of type
+// and payload, payload length (uint16), type (1 full, 2 first, 3 middle,
+// 4 last) — then the payload; a block's tail shorter than a header is
+// zeros.
+const (
+	recBlockSize  = 32 << 10
+	recHeaderSize = 7
+)
+
+// manifestDamage walks the chunks of b. It returns false and the offset of
+// the first bad chunk if a valid chunk follows it.
+func manifestDamage(b []byte) (int64, bool) {
+	off := 0
+	for off < len(b) {
+		blockEnd := (off/recBlockSize + 1) * recBlockSize
+		if blockEnd-off < recHeaderSize {
+			off = blockEnd
+			continue
+		}
+		if ok, next := chunkAt(b, off); ok {
+			off = next
+			continue
+		}
+		for p := off + 1; p+recHeaderSize <= len(b); p++ {
+			if ok, _ := chunkAt(b, p); ok {
+				return int64(off), false
+			}
+		}
+		return int64(off), true
+	}
+	return 0, true
+}
+
+// chunkAt reports whether a valid chunk starts at off, and where it ends.
+func chunkAt(b []byte, off int) (bool, int) {
+	if off+recHeaderSize > len(b) {
+		return false, 0
+	}
+	sum := binary.LittleEndian.Uint32(b[off:])
+	n := int(binary.LittleEndian.Uint16(b[off+4:]))
+	typ := b[off+6]
+	end := off + recHeaderSize + n
+	if typ < 1 || typ > 4 || end > len(b) || end > (off/recBlockSize+1)*recBlockSize {
+		return false, 0
+	}
+	c := crc32.Checksum(b[off+6:end], crc32.MakeTable(crc32.Castagnoli))
+	return sum == ((c>>15)|(c<<17))+0xa282ead8, end
+}
 
 // checkPebbleOnly fails unless every file in dir is one Pebble writes.
 func checkPebbleOnly(dir string) error {
