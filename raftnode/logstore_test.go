@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -135,5 +136,32 @@ func TestStateAndLogMustAgree(t *testing.T) {
 	os.RemoveAll(filepath.Join(dir, storage.WALDirName))
 	if _, _, err := loadLogStore(eng, logOptions{applied: 10, lg: quiet}); err == nil || !strings.Contains(err.Error(), "no write-ahead log") {
 		t.Errorf("missing WAL: got %v", err)
+	}
+}
+
+// TestCompactionBoundedByBytes: large entries make a compaction due before
+// SnapshotCount entries, and a compaction keeps at most catchUpBytes of
+// them however many catch-up entries are configured (issue 13 item 5).
+func TestCompactionBoundedByBytes(t *testing.T) {
+	ls := &logStore{ms: raft.NewMemoryStorage()}
+	const n, size = 100, 1 << 20 // 100 entries of 1 MiB
+	var es []*raftpb.Entry
+	for i := uint64(1); i <= n; i++ {
+		es = append(es, &raftpb.Entry{Index: proto.Uint64(i), Term: proto.Uint64(1), Data: make([]byte, size)})
+		ls.appended += size
+	}
+	if err := ls.ms.Append(es); err != nil {
+		t.Fatal(err)
+	}
+	if !ls.compactDue(n, 0, 10000) {
+		t.Errorf("compaction not due after %d MiB of entries", n)
+	}
+	idx := ls.compactIndex(n, 5000)
+	kept := n - idx
+	if kept*size > catchUpBytes || kept < catchUpBytes/size-1 {
+		t.Errorf("compaction at %d keeps %d entries of 1 MiB, want about %d", idx, kept, catchUpBytes/size)
+	}
+	if got := ls.compactIndex(n, 10); got != n-10 {
+		t.Errorf("with 10 catch-up entries: compaction at %d, want %d", got, n-10)
 	}
 }
