@@ -124,14 +124,10 @@ func loadLogStore(eng *storage.Engine, o logOptions) (*logStore, bool, error) {
 	}
 	snap := rec.Snapshot
 	ents := rec.Entries
-	if stateSnap != nil && stateSnap.GetIndex() > snap.GetIndex() {
-		// A crash after a snapshot install and before the WAL recorded it:
-		// the state is the snapshot's, the log before it is void.
-		o.lg.Info("the state holds a snapshot newer than the write-ahead log's; the log restarts there",
-			"index", stateSnap.GetIndex(), "term", stateSnap.GetTerm(), "wal-snapshot-index", snap.GetIndex())
-		if err := w.SaveSnapshot(stateSnap, true); err != nil {
-			return fail(err)
-		}
+	// A crash after a snapshot install and before the WAL recorded it: the
+	// state is the snapshot's, the log before it is void.
+	installed := stateSnap != nil && stateSnap.GetIndex() > snap.GetIndex()
+	if installed {
 		snap, ents = stateSnap, nil
 	}
 	last := snap.GetIndex()
@@ -145,6 +141,13 @@ func loadLogStore(eng *storage.Engine, o logOptions) (*logStore, bool, error) {
 	case o.applied < snap.GetIndex() && (o.applied > 0 || snap.GetIndex() > 1):
 		return fail(fmt.Errorf("raftnode: the state in %s has applied index %d but the write-ahead log in %s starts after index %d: state the log no longer holds is lost; refusing to start",
 			eng.Dir(), o.applied, dir, snap.GetIndex()))
+	}
+	if installed {
+		o.lg.Info("the state holds a snapshot newer than the write-ahead log's; the log restarts there",
+			"index", stateSnap.GetIndex(), "term", stateSnap.GetTerm(), "wal-snapshot-index", rec.Snapshot.GetIndex())
+		if err := w.SaveSnapshot(stateSnap, true); err != nil {
+			return fail(err)
+		}
 	}
 	if err := ls.ms.ApplySnapshot(&raftpb.Snapshot{Metadata: snap}); err != nil {
 		return fail(err)

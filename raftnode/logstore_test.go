@@ -165,3 +165,54 @@ func TestCompactionBoundedByBytes(t *testing.T) {
 		t.Errorf("with 10 catch-up entries: compaction at %d, want %d", got, n-10)
 	}
 }
+
+// TestStateSnapshotNewerThanLog: a crash between a snapshot install (the
+// state holds the snapshot's metadata) and the WAL's install record
+// restarts the log at the state's snapshot and records it in the WAL.
+func TestStateSnapshotNewerThanLog(t *testing.T) {
+	dir := t.TempDir()
+	eng, err := storage.Open(dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ls, _, err := loadLogStore(eng, logOptions{lg: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.bootstrap([]uint64{1}); err != nil {
+		t.Fatal(err)
+	}
+	var es []*raftpb.Entry
+	for i := uint64(2); i <= 10; i++ {
+		es = append(es, &raftpb.Entry{Index: proto.Uint64(i), Term: proto.Uint64(2)})
+	}
+	if err := ls.w.Save(&raftpb.HardState{Term: proto.Uint64(2), Commit: proto.Uint64(10)}, es, true); err != nil {
+		t.Fatal(err)
+	}
+	ls.close()
+	mb, _ := proto.Marshal(&raftpb.SnapshotMetadata{Index: proto.Uint64(20), Term: proto.Uint64(3), ConfState: &raftpb.ConfState{Voters: []uint64{1}}})
+	if err := eng.DB.Set(keySnapshot, mb, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 { // the second start finds the install in the WAL
+		ls, _, err := loadLogStore(eng, logOptions{applied: 20, lg: quiet})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		first, _ := ls.ms.FirstIndex()
+		last, _ := ls.ms.LastIndex()
+		ls.close()
+		if first != 21 || last != 20 {
+			t.Errorf("round %d: log %d..%d, want it empty after the snapshot at 20", round, first, last)
+		}
+	}
+	w, rec, err := wal.Open(filepath.Join(dir, storage.WALDirName), wal.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if rec.Snapshot.GetIndex() != 20 || len(rec.Entries) != 0 {
+		t.Errorf("WAL after restart: snapshot at %d and %d entries, want 20 and none", rec.Snapshot.GetIndex(), len(rec.Entries))
+	}
+}

@@ -130,6 +130,12 @@ func Create(dir string, opts Options, snap *raftpb.SnapshotMetadata, hs *raftpb.
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
+	// The directory's own entry must survive a power loss too.
+	if !opts.NoSync {
+		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			return nil, fmt.Errorf("wal: %w", err)
+		}
+	}
 	if hs == nil {
 		hs = &raftpb.HardState{}
 	}
