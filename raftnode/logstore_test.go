@@ -216,3 +216,34 @@ func TestStateSnapshotNewerThanLog(t *testing.T) {
 		t.Errorf("WAL after restart: snapshot at %d and %d entries, want 20 and none", rec.Snapshot.GetIndex(), len(rec.Entries))
 	}
 }
+
+// TestWALDir: --wal-dir puts the log elsewhere; a data dir that has its
+// own wal/ while --wal-dir points elsewhere is refused.
+func TestWALDir(t *testing.T) {
+	dir, walDir := t.TempDir(), filepath.Join(t.TempDir(), "w")
+	eng, err := storage.Open(dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ls, fresh, err := loadLogStore(eng, logOptions{walDir: walDir, lg: quiet})
+	if err != nil || !fresh {
+		t.Fatalf("load: %v %v", fresh, err)
+	}
+	if err := ls.bootstrap([]uint64{1}); err != nil {
+		t.Fatal(err)
+	}
+	ls.close()
+	if ok, _ := wal.Exists(walDir); !ok {
+		t.Errorf("no WAL in --wal-dir %s", walDir)
+	}
+	if ok, _ := wal.Exists(filepath.Join(dir, storage.WALDirName)); ok {
+		t.Errorf("a WAL in the data dir despite --wal-dir")
+	}
+	if err := os.Rename(walDir, filepath.Join(dir, storage.WALDirName)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := loadLogStore(eng, logOptions{walDir: walDir, lg: quiet}); err == nil || !strings.Contains(err.Error(), "--wal-dir") {
+		t.Errorf("data dir with its own wal/ and another --wal-dir: got %v", err)
+	}
+}
