@@ -115,6 +115,14 @@ type Config struct {
 	// PriorityRequest (and AllAlpha, AllBeta); it accepts the others.
 	FeatureGates map[string]bool
 
+	// WALDir is a separate directory for the Raft write-ahead log (etcd
+	// --wal-dir), such as one on its own device. Default: wal/ in Dir.
+	WALDir string
+	// MaxWALs is how many write-ahead log segment files to keep once the
+	// log no longer needs them (etcd --max-wals); 0 means the default, 5;
+	// negative keeps every one (etcd's --max-wals=0).
+	MaxWALs int
+
 	// UnsafeNoFsync disables fsync of the Raft log (etcd --unsafe-no-fsync).
 	// Acknowledged writes may be lost on a crash. For tests only.
 	UnsafeNoFsync bool
@@ -127,6 +135,20 @@ type Config struct {
 	// IgnoredFlags lists etcd flags that were given but that Cairn does not
 	// implement yet; Start logs each once.
 	IgnoredFlags []string
+}
+
+// DefaultMaxWALs is etcd's --max-wals default.
+const DefaultMaxWALs = 5
+
+// maxWALs is MaxWALs as the server takes it: 0 keeps every file.
+func (c *Config) maxWALs() int {
+	switch {
+	case c.MaxWALs == 0:
+		return DefaultMaxWALs
+	case c.MaxWALs < 0:
+		return 0
+	}
+	return c.MaxWALs
 }
 
 // EnsureDefaults fills every zero field with its default.

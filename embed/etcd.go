@@ -129,6 +129,8 @@ func (s *Server) start() error {
 		ElectionTicks:           s.cfg.electionTicks(),
 		NoSync:                  s.cfg.UnsafeNoFsync,
 		FeatureGates:            s.cfg.FeatureGates,
+		WALDir:                  s.cfg.WALDir,
+		MaxWALs:                 s.cfg.maxWALs(),
 		Logger:                  s.lg,
 	})
 	if err != nil {

@@ -1,25 +1,30 @@
 // Package raftnode is the only user of raft.RawNode in Cairn: one goroutine
 // runs raft's Ready loop (persist, send, hand over committed entries,
-// Advance), and the Raft log and hard state live in Pebble.
+// Advance), and the Raft log and hard state live in a write-ahead log of
+// their own (package wal; docs/storage.md).
 //
-// On-disk keys (package storage keyspaces):
+// Entries and the hard state of one Ready are appended to the WAL and
+// synced (fdatasync) before anything from that Ready is applied or
+// acknowledged; raft's in-memory MemoryStorage mirrors the log from the
+// last compaction on. The state LSM commits unsynced; start-up replays the
+// log from the state's applied index, and refuses to start if the state is
+// beyond the log's end or before its start. A log compaction waits for the
+// state LSM to flush before the WAL records it and lets go of segments.
 //
-//	'r' index        raftpb.Entry, deleted below the last log compaction
-//	'h' "hardstate"  raftpb.HardState
-//	'h' "snapshot"   raftpb.SnapshotMetadata of the last log compaction
-//	                 or installed snapshot
-//
-// Entries and the hard state of one Ready are written in one synced Pebble
-// batch before anything from that Ready is applied or acknowledged; raft's
-// in-memory MemoryStorage mirrors the log from the last compaction on.
+// In the state LSM, 'h' "snapshot" holds the raftpb.SnapshotMetadata of the
+// last snapshot installed from a leader (the snapshot file carries it, so it
+// lands with the state); when it is newer than the WAL's last snapshot
+// record (a crash between the two), start-up takes it. Format-1 data dirs,
+// whose log was in the 'r' and 'h' keyspaces, are converted at start-up.
 //
 // Snapshots: the leader compacts its log every SnapshotCount applied
 // entries, keeping CatchUpEntries. When Raft needs to send a member what is
 // gone, the MsgSnap goes out on SnapshotRequests; the server answers with
 // the state at its applied index (the metadata it sends says so) through
 // the transport. On the receiving member ReceiveSnapshot writes the stream
-// into one sstable that also clears the old state and log and carries the
-// new snapshot metadata, then steps the message; once Raft accepts it, the
+// into one sstable that also clears the old state and carries the new
+// snapshot metadata, then steps the message; once Raft accepts it, the
 // apply loop installs it (one Pebble ingest) after every earlier entry,
-// and the Raft loop waits for that before it goes on.
+// and the Raft loop waits for that, records the install in the WAL (which
+// voids the log before it), and goes on.
 package raftnode

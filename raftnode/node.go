@@ -46,6 +46,11 @@ type Config struct {
 	CatchUpEntries uint64
 	// NoSync skips fsync (etcd --unsafe-no-fsync).
 	NoSync bool
+	// WALDir is the directory of the Raft write-ahead log (etcd --wal-dir);
+	// "" means "wal" inside the engine's data dir. MaxWALs is how many
+	// released WAL segment files to keep (etcd --max-wals; 0: all).
+	WALDir  string
+	MaxWALs int
 	// Transport sends messages to peers; nil for a single member.
 	Transport Transport
 	Logger    *slog.Logger
@@ -159,10 +164,16 @@ func Start(cfg Config) (*Node, error) {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	ls, fresh, err := loadLogStore(cfg.Engine, cfg.NoSync)
+	ls, fresh, err := loadLogStore(cfg.Engine, logOptions{walDir: cfg.WALDir, maxSegments: cfg.MaxWALs, noSync: cfg.NoSync, applied: cfg.Applied, lg: lg})
 	if err != nil {
 		return nil, err
 	}
+	started := false
+	defer func() {
+		if !started {
+			ls.close()
+		}
+	}()
 	ls.observeFsync = cfg.ObserveFsync
 	if fresh {
 		if err := ls.bootstrap(cfg.Voters); err != nil {
@@ -261,6 +272,7 @@ func Start(cfg Config) (*Node, error) {
 	if len(cfg.Voters) == 1 && cfg.Voters[0] == cfg.ID {
 		_ = rn.Campaign()
 	}
+	started = true
 	go n.run(applied)
 	return n, nil
 }
@@ -519,11 +531,19 @@ func (n *Node) Stop() {
 func (n *Node) run(applied uint64) {
 	defer close(n.done)
 	defer close(n.committedC)
+	defer func() {
+		if err := n.ls.close(); err != nil && n.err == nil {
+			n.fail(fmt.Errorf("raftnode: close write-ahead log: %w", err))
+		}
+	}()
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-n.stop:
+			return
+		case <-n.cfg.Engine.Corrupted():
+			n.fail(n.cfg.Engine.CorruptionErr())
 			return
 		case <-ticker.C:
 			n.rn.Tick()
@@ -563,12 +583,13 @@ func (n *Node) run(applied uint64) {
 			if idx > applied {
 				applied = idx
 			}
-			// Every SnapshotCount applied entries, drop the log up to
-			// CatchUpEntries behind the applied index; a member that
-			// needs what is gone gets a snapshot.
-			if applied >= n.compactedAt+n.cfg.SnapshotCount && applied > n.cfg.CatchUpEntries {
+			// Every SnapshotCount applied entries (or 64 MiB of them),
+			// drop the log up to CatchUpEntries (at most 64 MiB) behind
+			// the applied index; a member that needs what is gone gets a
+			// snapshot.
+			if n.ls.compactDue(applied, n.compactedAt, n.cfg.SnapshotCount) {
 				n.compactedAt = applied
-				if idx := applied - n.cfg.CatchUpEntries; idx > n.lastCompact {
+				if idx := n.ls.compactIndex(applied, n.cfg.CatchUpEntries); idx > n.lastCompact {
 					if err := n.ls.compact(idx, n.ConfStateAt(idx)); err != nil {
 						n.fail(fmt.Errorf("raftnode: compact log: %w", err))
 						return
@@ -650,7 +671,7 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	case <-n.stop:
 		return ErrStopped
 	}
-	if err := n.ls.ms.ApplySnapshot(&raftpb.Snapshot{Metadata: meta}); err != nil {
+	if err := n.ls.installed(meta); err != nil {
 		return fmt.Errorf("raftnode: install snapshot: %w", err)
 	}
 	n.confState = cloneConfState(meta.GetConfState())

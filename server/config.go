@@ -47,7 +47,11 @@ type Config struct {
 	// FeatureGates are etcd's --feature-gates settings by gate name (see
 	// FeatureGates); a gate absent takes etcd 3.7.4's default.
 	FeatureGates map[string]bool
-	Logger       *slog.Logger
+	// WALDir is the Raft write-ahead log's directory ("": wal/ in Dir);
+	// MaxWALs how many released segment files it keeps (0: all).
+	WALDir  string
+	MaxWALs int
+	Logger  *slog.Logger
 }
 
 // Validate checks the fields New relies on.

@@ -191,6 +191,8 @@ func (m *Member) start() error {
 		SnapshotCount:  m.cfg.SnapshotCount,
 		CatchUpEntries: m.cfg.CatchUpEntries,
 		NoSync:         m.cfg.NoSync,
+		WALDir:         m.cfg.WALDir,
+		MaxWALs:        m.cfg.MaxWALs,
 		Transport:      m.transport,
 		Logger:         m.lg,
 		ObserveFsync:   m.metrics.observeFsync,

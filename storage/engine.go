@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,9 +18,15 @@ import (
 )
 
 const (
-	markerFile    = "cairn.dir"
-	dbDir         = "db"
-	formatVersion = 1
+	markerFile = "cairn.dir"
+	dbDir      = "db"
+	// formatVersion 2: the Raft log and hard state live in a write-ahead
+	// log of their own (package wal), not in the r and h keyspaces.
+	// Format 1 directories are opened with LegacyRaftLog set, and raftnode
+	// moves their log out before it writes anything.
+	formatVersion = 2
+	// formatLegacyRaftLog is the format whose Raft log is in Pebble.
+	formatLegacyRaftLog = 1
 )
 
 // ErrForeignDataDir is returned by Open for a non-empty directory that was
@@ -29,7 +37,11 @@ var ErrForeignDataDir = errors.New("storage: data dir was not written by cairn")
 type Options struct {
 	// CacheBytes is the block cache size in bytes. Default 64 MiB.
 	CacheBytes int64
-	// MemTableBytes is the memtable size in bytes. Default 32 MiB.
+	// MemTableBytes is the memtable size in bytes. Default 4 MiB (Pebble's
+	// default). Pebble preallocates each of its log files to 110% of it
+	// and keeps up to four (one live, three for recycling), so this
+	// sets most of a fresh data dir's size: 32 MiB made it 36 MB and
+	// filled a 96 MB volume after 526 puts of 4 KiB (issue 15).
 	MemTableBytes uint64
 }
 
@@ -40,6 +52,15 @@ type Engine struct {
 	DB   *pebble.DB
 	dir  string
 	opts *pebble.Options // for writing sstables the DB can ingest
+	// format is the data dir's format version as found at Open.
+	format int
+
+	// corrupt is closed, and corruptErr set, when Pebble reports on-disk
+	// corruption: the member must stop rather than serve or apply from
+	// bad data.
+	corrupt     chan struct{}
+	corruptOnce sync.Once
+	corruptErr  error
 
 	// size caches the on-disk size: computing it walks Pebble's metrics.
 	size struct {
@@ -61,7 +82,7 @@ type marker struct {
 // ErrForeignDataDir for a directory that has content but was not written by
 // Cairn, and an error naming the file for a corrupt one.
 func Open(dir string, opts Options) (*Engine, error) {
-	fresh, err := checkDataDir(dir)
+	fresh, format, err := checkDataDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -74,15 +95,35 @@ func Open(dir string, opts Options) (*Engine, error) {
 		opts.CacheBytes = 64 << 20
 	}
 	if opts.MemTableBytes == 0 {
-		opts.MemTableBytes = 32 << 20
+		opts.MemTableBytes = 4 << 20
 	}
 	cache := pebble.NewCache(opts.CacheBytes)
 	defer cache.Unref()
+	e := &Engine{dir: dir, format: format, corrupt: make(chan struct{})}
+	if fresh {
+		e.format = formatVersion
+	}
 	po := &pebble.Options{
 		Cache:            cache,
 		MemTableSize:     opts.MemTableBytes,
 		ErrorIfNotExists: !fresh,
 		Logger:           quietLogger{},
+		// Pebble's WAL stays in its default mode (synced only when asked,
+		// replayed up to the first bad record): the state is rebuilt
+		// from the Raft WAL, which never lets go of an entry before the
+		// state holding it is flushed (see docs/storage.md).
+		EventListener: &pebble.EventListener{
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				e.markCorrupt(fmt.Errorf("storage: %s", info.String()))
+			},
+			BackgroundError: func(err error) {
+				if pebble.IsCorruptionError(err) {
+					e.markCorrupt(fmt.Errorf("storage: %w", err))
+				} else {
+					fmt.Fprintf(os.Stderr, "pebble: background error: %v\n", err)
+				}
+			},
+		},
 	}
 	// Bloom filters on every level: a put looks up the key's live version,
 	// and for a new key that lookup must not read a block per level.
@@ -91,6 +132,11 @@ func Open(dir string, opts Options) (*Engine, error) {
 		po.Levels[i].FilterType = pebble.TableFilter
 	}
 	po.EnsureDefaults()
+	if !fresh {
+		if err := checkManifests(filepath.Join(dir, dbDir)); err != nil {
+			return nil, err
+		}
+	}
 	db, err := pebble.Open(filepath.Join(dir, dbDir), po)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", filepath.Join(dir, dbDir), err)
@@ -104,47 +150,161 @@ func Open(dir string, opts Options) (*Engine, error) {
 			return nil, err
 		}
 	}
-	return &Engine{DB: db, dir: dir, opts: po}, nil
+	e.DB, e.opts = db, po
+	return e, nil
+}
+
+func (e *Engine) markCorrupt(err error) {
+	e.corruptOnce.Do(func() {
+		e.corruptErr = err
+		close(e.corrupt)
+	})
+}
+
+// Corrupted is closed once Pebble has found on-disk corruption;
+// CorruptionErr then says where.
+func (e *Engine) Corrupted() <-chan struct{} { return e.corrupt }
+
+// CorruptionErr is the first corruption found, or nil.
+func (e *Engine) CorruptionErr() error {
+	select {
+	case <-e.corrupt:
+		return e.corruptErr
+	default:
+		return nil
+	}
+}
+
+// LegacyRaftLog reports whether the data dir is in format 1, whose Raft
+// log and hard state are in the r and h keyspaces of the state LSM.
+func (e *Engine) LegacyRaftLog() bool { return e.format == formatLegacyRaftLog }
+
+// UpgradeFormat records that the data dir is in the current format (the
+// Raft log has moved out of Pebble).
+func (e *Engine) UpgradeFormat() error {
+	if err := writeMarker(e.dir); err != nil {
+		return err
+	}
+	e.format = formatVersion
+	return nil
 }
 
 // checkDataDir reports whether dir is new (absent, empty, or holding only a
 // half-created Cairn db) and refuses foreign or corrupt directories.
-func checkDataDir(dir string) (fresh bool, err error) {
+func checkDataDir(dir string) (fresh bool, format int, err error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return true, nil
+		return true, 0, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("storage: read data dir: %w", err)
+		return false, 0, fmt.Errorf("storage: read data dir: %w", err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, markerFile))
 	if errors.Is(err, os.ErrNotExist) {
 		for _, e := range entries {
-			if e.Name() != dbDir {
+			if e.Name() != dbDir && e.Name() != WALDirName {
 				if e.Name() == "member" {
-					return false, fmt.Errorf("%w: %s holds an etcd data dir (member/); cairn does not read etcd's files", ErrForeignDataDir, dir)
+					return false, 0, fmt.Errorf("%w: %s holds an etcd data dir (member/); cairn does not read etcd's files", ErrForeignDataDir, dir)
 				}
-				return false, fmt.Errorf("%w: %s is not empty and has no %s", ErrForeignDataDir, dir, markerFile)
+				return false, 0, fmt.Errorf("%w: %s is not empty and has no %s", ErrForeignDataDir, dir, markerFile)
 			}
 		}
 		// Only a db dir and no marker: a first start that crashed midway,
 		// if the db dir holds nothing but Pebble's own files.
 		if err := checkPebbleOnly(filepath.Join(dir, dbDir)); err != nil {
-			return false, fmt.Errorf("%w: %s has no %s and %v", ErrForeignDataDir, dir, markerFile, err)
+			return false, 0, fmt.Errorf("%w: %s has no %s and %v", ErrForeignDataDir, dir, markerFile, err)
 		}
-		return true, nil
+		return true, 0, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("storage: read %s: %w", markerFile, err)
+		return false, 0, fmt.Errorf("storage: read %s: %w", markerFile, err)
 	}
 	var m marker
 	if err := json.Unmarshal(b, &m); err != nil || m.Program != "cairn" {
-		return false, fmt.Errorf("%w: %s is corrupt or foreign", ErrForeignDataDir, filepath.Join(dir, markerFile))
+		return false, 0, fmt.Errorf("%w: %s is corrupt or foreign", ErrForeignDataDir, filepath.Join(dir, markerFile))
 	}
-	if m.Format != formatVersion {
-		return false, fmt.Errorf("storage: data dir format %d is not supported (want %d)", m.Format, formatVersion)
+	if m.Format != formatVersion && m.Format != formatLegacyRaftLog {
+		return false, 0, fmt.Errorf("storage: data dir format %d is not supported (want %d or %d)", m.Format, formatLegacyRaftLog, formatVersion)
 	}
-	return false, nil
+	return false, m.Format, nil
+}
+
+// WALDirName is the Raft write-ahead log's directory inside a data dir,
+// unless --wal-dir puts it elsewhere.
+const WALDirName = "wal"
+
+// checkManifests reads every Pebble MANIFEST in dir and fails if one is
+// damaged before its end. Pebble takes the first bad record of a MANIFEST
+// for its end (a torn write), which after damage in the middle silently
+// drops tables that later records still count on (issue 15's fault
+// injection found 2,286 of 4,019 acknowledged writes gone). A torn write
+// leaves nothing valid after the bad chunk; damage does.
+func checkManifests(dir string) error {
+	names, err := filepath.Glob(filepath.Join(dir, "MANIFEST-*"))
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		if off, ok := manifestDamage(b); !ok {
+			return fmt.Errorf("storage: %s is corrupt at offset %d, with valid records after the damage; refusing to start: restore this member from a peer or a backup",
+				name, off)
+		}
+	}
+	return nil
+}
+
+// Pebble's record format (its record package, the LevelDB log format):
+// 32 KiB blocks of chunks, each a 7-byte header — masked CRC-32C of type
+// and payload, payload length (uint16), type (1 full, 2 first, 3 middle,
+// 4 last) — then the payload; a block's tail shorter than a header is
+// zeros.
+const (
+	recBlockSize  = 32 << 10
+	recHeaderSize = 7
+)
+
+// manifestDamage walks the chunks of b. It returns false and the offset of
+// the first bad chunk if a valid chunk follows it.
+func manifestDamage(b []byte) (int64, bool) {
+	off := 0
+	for off < len(b) {
+		blockEnd := (off/recBlockSize + 1) * recBlockSize
+		if blockEnd-off < recHeaderSize {
+			off = blockEnd
+			continue
+		}
+		if ok, next := chunkAt(b, off); ok {
+			off = next
+			continue
+		}
+		for p := off + 1; p+recHeaderSize <= len(b); p++ {
+			if ok, _ := chunkAt(b, p); ok {
+				return int64(off), false
+			}
+		}
+		return int64(off), true
+	}
+	return 0, true
+}
+
+// chunkAt reports whether a valid chunk starts at off, and where it ends.
+func chunkAt(b []byte, off int) (bool, int) {
+	if off+recHeaderSize > len(b) {
+		return false, 0
+	}
+	sum := binary.LittleEndian.Uint32(b[off:])
+	n := int(binary.LittleEndian.Uint16(b[off+4:]))
+	typ := b[off+6]
+	end := off + recHeaderSize + n
+	if typ < 1 || typ > 4 || end > len(b) || end > (off/recBlockSize+1)*recBlockSize {
+		return false, 0
+	}
+	c := crc32.Checksum(b[off+6:end], crc32.MakeTable(crc32.Castagnoli))
+	return sum == ((c>>15)|(c<<17))+0xa282ead8, end
 }
 
 // checkPebbleOnly fails unless every file in dir is one Pebble writes.

@@ -52,7 +52,8 @@ var flagGroups = []group{
 			set: func(c *embed.Config, v parsed) { c.Name = v.text }},
 		{name: "data-dir", def: "${name}.cairn", help: "Directory that holds this member's data.",
 			set: func(c *embed.Config, v parsed) { c.Dir = v.text }},
-		{name: "wal-dir", help: "Separate directory for the write-ahead log."},
+		{name: "wal-dir", help: "Separate directory for the write-ahead log.",
+			set: func(c *embed.Config, v parsed) { c.WALDir = v.text }},
 		{name: "snapshot-count", kind: kindUint64, def: "10000", help: "Applied Raft entries between compactions of the Raft log.",
 			set: func(c *embed.Config, v parsed) { c.SnapshotCount = v.u }},
 		{name: "heartbeat-interval", kind: kindUint, def: "100", help: "Raft heartbeat interval, in milliseconds.",
@@ -67,7 +68,13 @@ var flagGroups = []group{
 		{name: "listen-client-http-urls", kind: kindURLs, help: "URLs to listen on for HTTP-only client traffic."},
 		{name: "max-snapshots", kind: kindUint, def: "5", help: "Snapshot files to keep (0: unlimited).",
 			deprecated: "--max-snapshots is deprecated in 3.6 and will be decommissioned in 3.8."},
-		{name: "max-wals", kind: kindUint, def: "5", help: "Write-ahead log files to keep (0: unlimited)."},
+		{name: "max-wals", kind: kindUint, def: "5", help: "Write-ahead log files to keep (0: unlimited).",
+			set: func(c *embed.Config, v parsed) {
+				c.MaxWALs = int(v.u)
+				if v.u == 0 {
+					c.MaxWALs = -1
+				}
+			}},
 		{name: "memory-mlock", kind: kindBool, def: "false", help: "Lock the database pages in RAM."},
 		{name: "quota-backend-bytes", kind: kindInt64, def: "0", help: "Storage size, in bytes, above which writes fail with \"database space exceeded\" (0: 2 GiB).",
 			set: func(c *embed.Config, v parsed) { c.QuotaBackendBytes = v.i }},

@@ -161,13 +161,13 @@ func TestErrors(t *testing.T) {
 
 func TestIgnoredFlags(t *testing.T) {
 	inv := mustParse(t, []string{
-		"--name=n", "--wal-dir=/w", "--auto-compaction-retention=1h", "--auto-compaction-mode=periodic",
+		"--name=n", "--auto-compaction-retention=1h", "--auto-compaction-mode=periodic",
 		"--cert-file=c.pem", "--client-cert-auth", "--memory-mlock=true", "--log-outputs=stderr",
 		"--max-concurrent-streams=100", "--force", "-v", "--feature-gates=LeaseCheckpoint=true",
 	}, nil)
 	want := []string{
 		"cert-file", "client-cert-auth",
-		"feature-gates=LeaseCheckpoint", "force", "log-outputs", "max-concurrent-streams", "memory-mlock", "v", "wal-dir",
+		"feature-gates=LeaseCheckpoint", "force", "log-outputs", "max-concurrent-streams", "memory-mlock", "v",
 	}
 	if !slices.Equal(inv.cfg.IgnoredFlags, want) {
 		t.Errorf("IgnoredFlags:\ngot  %q\nwant %q", inv.cfg.IgnoredFlags, want)
@@ -334,8 +334,9 @@ heartbeat-interval: 200
 election-timeout: 2000
 unsafe-no-fsync: true
 log-level: warn
-# accepted and ignored:
 wal-dir: /wal
+max-wals: 0
+# accepted and ignored:
 log-outputs: [stderr]
 cipher-suites: [TLS_AES_128_GCM_SHA256]
 auto-compaction-retention: 1
@@ -367,7 +368,9 @@ proxy: 'off'
 		{"UnsafeNoFsync", fmt.Sprint(c.UnsafeNoFsync), "true"},
 		{"LogLevel", c.LogLevel, "warn"},
 		{"AutoCompactionRetention", c.AutoCompactionRetention, "1"},
-		{"IgnoredFlags", fmt.Sprint(c.IgnoredFlags), "[backend-batch-interval cipher-suites client-transport-security log-outputs wal-dir]"},
+		{"WALDir", c.WALDir, "/wal"},
+		{"MaxWALs", fmt.Sprint(c.MaxWALs), "-1"},
+		{"IgnoredFlags", fmt.Sprint(c.IgnoredFlags), "[backend-batch-interval cipher-suites client-transport-security log-outputs]"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.field, tc.got, tc.want)
