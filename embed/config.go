@@ -75,6 +75,13 @@ type Config struct {
 	// QuotaBackendBytes is the storage size, in bytes, above which writes
 	// fail with ErrNoSpace (etcd --quota-backend-bytes). 0 means 2 GiB.
 	QuotaBackendBytes int64
+	// DiskReserveBytes is the free space, in bytes, a member keeps on its
+	// data dir's file system (Cairn's own; etcd exits when the disk is
+	// full): below it writes fail with etcd's "database space exceeded" and
+	// the NOSPACE alarm is raised, while reads and deletes go on. 0 means
+	// what the storage engine needs to go on writing (about 3.3 memtables
+	// and 16 MiB); negative turns the check off.
+	DiskReserveBytes int64
 
 	// HeartbeatMs is the Raft heartbeat interval in milliseconds (etcd --heartbeat-interval).
 	HeartbeatMs uint

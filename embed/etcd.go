@@ -122,6 +122,7 @@ func (s *Server) start() error {
 		CatchUpEntries:          s.cfg.SnapshotCatchUpEntries,
 		MaxRequestBytes:         s.cfg.MaxRequestBytes,
 		QuotaBackendBytes:       s.cfg.QuotaBackendBytes,
+		DiskReserveBytes:        s.cfg.DiskReserveBytes,
 		AutoCompactionMode:      s.cfg.AutoCompactionMode,
 		AutoCompactionPeriod:    compactPeriod,
 		AutoCompactionRevisions: compactRevisions,

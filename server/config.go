@@ -31,6 +31,12 @@ type Config struct {
 	// QuotaBackendBytes is the storage size, in bytes, above which writes
 	// fail with ErrNoSpace.
 	QuotaBackendBytes int64
+	// DiskReserveBytes is the free space, in bytes, the member keeps on its
+	// data dir's file system: below it, writes fail with ErrNoSpace and the
+	// NOSPACE alarm is raised, before the disk is full. 0 means what the
+	// storage engine needs to go on writing (storage.Engine.WriteReserve);
+	// negative turns the check off.
+	DiskReserveBytes int64
 	// AutoCompactionMode is compactor.ModePeriodic or ModeRevision; with
 	// AutoCompactionPeriod (periodic) or AutoCompactionRevisions (revision)
 	// above zero the leader compacts the history on etcd's schedule

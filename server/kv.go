@@ -91,9 +91,10 @@ func (m *Member) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Comp
 }
 
 // checkQuota refuses writes once storage exceeds --quota-backend-bytes,
-// and raises the NOSPACE alarm, as etcd's quota check does.
+// or the data dir's file system has less free space than the reserve, and
+// raises the NOSPACE alarm, as etcd's quota check does.
 func (m *Member) checkQuota() error {
-	if m.eng.Size() > m.cfg.QuotaBackendBytes {
+	if m.eng.Size() > m.cfg.QuotaBackendBytes || m.diskLow() {
 		m.raiseNoSpace()
 		return ErrNoSpace
 	}

@@ -54,6 +54,7 @@ type Member struct {
 	// this member proposes its NOSPACE alarm.
 	alarms         *alarm.Store
 	raisingNoSpace atomic.Bool
+	disk, walDisk  diskSpace // free space of the data and WAL dirs' file systems
 	// defragMu: Defragment holds it for reading, Close for writing before
 	// the engine closes (Pebble panics on a compaction of a closed DB).
 	defragMu sync.RWMutex

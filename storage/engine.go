@@ -410,3 +410,13 @@ func (quietLogger) Fatalf(format string, args ...interface{}) {
 }
 
 var _ io.Closer = (*Engine)(nil)
+
+// WriteReserve is the free space, in bytes, that the engine may need to go
+// on writing once writes are refused: two preallocated Pebble WAL files
+// (a memtable and a tenth each) and the flush of a memtable, plus 16 MiB
+// for the manifest and compactions' bookkeeping. A member refuses writes
+// below it (the NOSPACE alarm) rather than fail on a full disk.
+func (e *Engine) WriteReserve() int64 {
+	mt := int64(e.opts.MemTableSize)
+	return 2*(mt+mt/10) + mt + 16<<20
+}
