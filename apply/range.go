@@ -378,3 +378,42 @@ func (s kvSorter) Swap(i, j int) { s.kvs[i], s.kvs[j] = s.kvs[j], s.kvs[i] }
 func (s kvSorter) Less(i, j int) bool {
 	return compareTarget(s.target, s.kvs[i], s.kvs[j]) < 0
 }
+
+// RangeChunk reads one chunk of a RangeStream of r: up to limit keys of
+// [key, r.RangeEnd) in key order at rev, with no count (RangeStream
+// refuses revision filters and sort orders, as etcd's). more tells whether
+// keys remain after the chunk; storeRev is the view's current revision.
+// As etcd's chunks (each a unary Range), a chunk is sorted by a non-key
+// sort target when the sort order is NONE, and keys_only leaves values
+// and leases out unless that target is the value.
+func RangeChunk(ctx context.Context, rv ReadView, r *pb.RangeRequest, key []byte, rev, limit int64) (kvs []*mvccpb.KeyValue, more bool, storeRev int64, err error) {
+	q := rangeQuery{fastKeysOnly: r.KeysOnly && r.SortTarget != pb.RangeRequest_VALUE}
+	storeRev, err = rv.Scan(ctx, key, gteRange(r.RangeEnd), mvcc.ScanOptions{Rev: rev}, func(kv *mvcc.KeyValueRef) bool {
+		if int64(len(kvs)) == limit {
+			more = true
+			return false
+		}
+		kvs = append(kvs, q.clone(kv))
+		return true
+	})
+	if err == nil && r.SortOrder == pb.RangeRequest_NONE && r.SortTarget != pb.RangeRequest_KEY {
+		sortKVs(kvs, pb.RangeRequest_ASCEND, r.SortTarget)
+	}
+	if r.KeysOnly {
+		for _, kv := range kvs {
+			kv.Value = nil
+		}
+	}
+	return kvs, more, storeRev, err
+}
+
+// CountRange counts the keys of [key, rangeEnd) at rev without copying
+// any (rangeEnd as in a RangeRequest).
+func CountRange(ctx context.Context, rv ReadView, key, rangeEnd []byte, rev int64) (int64, error) {
+	n := int64(0)
+	_, err := rv.Scan(ctx, key, gteRange(rangeEnd), mvcc.ScanOptions{Rev: rev}, func(*mvcc.KeyValueRef) bool {
+		n++
+		return true
+	})
+	return n, err
+}
