@@ -115,6 +115,17 @@ func (q *rangeQuery) clone(kv *mvcc.KeyValueRef) *mvccpb.KeyValue {
 	return out
 }
 
+// cloneInto copies kv over dst, reusing dst's key and value buffers.
+func (q *rangeQuery) cloneInto(dst *mvccpb.KeyValue, kv *mvcc.KeyValueRef) {
+	dst.Key = append(dst.Key[:0], kv.Key...)
+	dst.CreateRevision, dst.ModRevision, dst.Version = kv.CreateRevision, kv.ModRevision, kv.Version
+	dst.Lease, dst.Value = 0, nil
+	if !q.fastKeysOnly {
+		dst.Lease = kv.Lease
+		dst.Value = append(dst.Value[:0], kv.Value...)
+	}
+}
+
 // inKeyOrder serves key-ascending and key-descending reads: one scan in
 // that direction copies the first limit matches, and only counts the rest.
 func (q *rangeQuery) inKeyOrder(ctx context.Context, rv ReadView) (rev int64, kvs []*mvccpb.KeyValue, more bool, count int, err error) {
@@ -174,7 +185,10 @@ func (q *rangeQuery) top(ctx context.Context, rv ReadView) (rev int64, kvs []*mv
 		q.scratch = mvccpb.KeyValue{Key: kv.Key, CreateRevision: kv.CreateRevision,
 			ModRevision: kv.ModRevision, Version: kv.Version, Value: kv.Value}
 		if q.before(&q.scratch, h.entries[0].kv) {
-			h.entries[0] = topEntry{kv: q.clone(kv), seq: matches}
+			// The evicted entry's buffers take the candidate: a scan
+			// that keeps finding better entries makes no garbage.
+			q.cloneInto(h.entries[0].kv, kv)
+			h.entries[0].seq = matches
 			heap.Fix(h, 0)
 		}
 		return true
@@ -195,10 +209,11 @@ func (q *rangeQuery) top(ctx context.Context, rv ReadView) (rev int64, kvs []*mv
 	}
 	sort.Slice(h.entries, func(i, j int) bool { return h.Less(j, i) })
 	for i := 1; i < len(h.entries); i++ {
-		if !q.before(h.entries[i-1].kv, h.entries[i].kv) {
+		if !q.before(h.entries[i-1].kv, h.entries[i].kv) && matches < math.MaxInt32 {
 			// A tie among the best limit+1: which of the tied keys
 			// etcd returns, and in which order, is sort.Sort's choice.
-			kvs, err = q.exactTop(ctx, rv, limit)
+			// (Past 2^31 matches, ties stay in key order.)
+			kvs, err = q.exactTop(ctx, rv, limit, matches)
 			return rev, kvs, true, count, err
 		}
 	}
@@ -211,11 +226,11 @@ func (q *rangeQuery) top(ctx context.Context, rv ReadView) (rev int64, kvs []*mv
 
 // exactTop answers as etcd's sort.Sort over every match would, for a
 // sorted read with ties at the top. For a numeric target it sorts a proxy
-// per match (its target and position, 16 bytes) with the same comparisons
+// per match (its target and position, 12 bytes) with the same comparisons
 // as etcd, so the permutation is etcd's, then copies the limit winners in a
 // second scan. Sorting by value needs the values to compare: it copies
 // every match as etcd does.
-func (q *rangeQuery) exactTop(ctx context.Context, rv ReadView, limit int) ([]*mvccpb.KeyValue, error) {
+func (q *rangeQuery) exactTop(ctx context.Context, rv ReadView, limit, matches int) ([]*mvccpb.KeyValue, error) {
 	if q.target == pb.RangeRequest_VALUE {
 		_, kvs, _, err := q.collect(ctx, rv, math.MaxInt64)
 		if err != nil {
@@ -224,7 +239,7 @@ func (q *rangeQuery) exactTop(ctx context.Context, rv ReadView, limit int) ([]*m
 		sortKVs(kvs, q.order, q.target)
 		return kvs[:min(limit, len(kvs))], nil
 	}
-	var proxies []proxy
+	p := proxies{targets: make([]int64, 0, matches), seqs: make([]int32, 0, matches)}
 	_, err := rv.Scan(ctx, q.r.Key, q.end, mvcc.ScanOptions{Rev: q.r.Revision}, func(kv *mvcc.KeyValueRef) bool {
 		if q.keep(kv) {
 			t := kv.ModRevision
@@ -234,25 +249,26 @@ func (q *rangeQuery) exactTop(ctx context.Context, rv ReadView, limit int) ([]*m
 			case pb.RangeRequest_CREATE:
 				t = kv.CreateRevision
 			}
-			proxies = append(proxies, proxy{target: t, seq: len(proxies)})
+			p.seqs = append(p.seqs, int32(len(p.targets)))
+			p.targets = append(p.targets, t)
 		}
 		return true
 	})
 	if err != nil {
 		return nil, err
 	}
-	var s sort.Interface = proxySorter(proxies)
+	var s sort.Interface = p
 	if q.order == pb.RangeRequest_DESCEND {
 		s = sort.Reverse(s)
 	}
 	sort.Sort(s)
-	pos := make(map[int]int, limit)
-	for i, p := range proxies[:min(limit, len(proxies))] {
-		pos[p.seq] = i
+	pos := make(map[int32]int, limit)
+	for i, seq := range p.seqs[:min(limit, len(p.seqs))] {
+		pos[seq] = i
 	}
-	proxies = nil
+	p = proxies{}
 	kvs := make([]*mvccpb.KeyValue, len(pos))
-	seq := 0
+	seq := int32(0)
 	_, err = rv.Scan(ctx, q.r.Key, q.end, mvcc.ScanOptions{Rev: q.r.Revision}, func(kv *mvcc.KeyValueRef) bool {
 		if q.keep(kv) {
 			if i, ok := pos[seq]; ok {
@@ -265,17 +281,19 @@ func (q *rangeQuery) exactTop(ctx context.Context, rv ReadView, limit int) ([]*m
 	return kvs, err
 }
 
-// proxy stands for one match in exactTop's sort.
-type proxy struct {
-	target int64
-	seq    int
+// proxies stand for the matches in exactTop's sort: targets[i] is the
+// sort target of the match at position seqs[i] in key order.
+type proxies struct {
+	targets []int64
+	seqs    []int32
 }
 
-type proxySorter []proxy
-
-func (s proxySorter) Len() int           { return len(s) }
-func (s proxySorter) Swap(i, j int)      { s[i], s[j] = s[j], s[i] }
-func (s proxySorter) Less(i, j int) bool { return s[i].target < s[j].target }
+func (p proxies) Len() int { return len(p.targets) }
+func (p proxies) Swap(i, j int) {
+	p.targets[i], p.targets[j] = p.targets[j], p.targets[i]
+	p.seqs[i], p.seqs[j] = p.seqs[j], p.seqs[i]
+}
+func (p proxies) Less(i, j int) bool { return p.targets[i] < p.targets[j] }
 
 // before tells whether a sorts strictly before b in the response order
 // (ties are not before).
