@@ -401,28 +401,40 @@ func (s kvSorter) Less(i, j int) bool {
 // [key, r.RangeEnd) in key order at rev, with no count (RangeStream
 // refuses revision filters and sort orders, as etcd's). more tells whether
 // keys remain after the chunk; storeRev is the view's current revision.
-// As etcd's chunks (each a unary Range), a chunk is sorted by a non-key
-// sort target when the sort order is NONE, and keys_only leaves values
-// and leases out unless that target is the value.
+// As etcd's chunks (each a unary Range), with sort order NONE and a
+// non-key sort target a chunk is the next limit+1 keys sorted by that
+// target and cut to limit (so etcd's stream repeats or skips keys, and
+// Cairn's the same ones), and keys_only leaves values and leases out
+// unless that target is the value.
 func RangeChunk(ctx context.Context, rv ReadView, r *pb.RangeRequest, key []byte, rev, limit int64) (kvs []*mvccpb.KeyValue, more bool, storeRev int64, err error) {
 	q := rangeQuery{fastKeysOnly: r.KeysOnly && r.SortTarget != pb.RangeRequest_VALUE}
+	sorted := r.SortOrder == pb.RangeRequest_NONE && r.SortTarget != pb.RangeRequest_KEY
 	storeRev, err = rv.Scan(ctx, key, gteRange(r.RangeEnd), mvcc.ScanOptions{Rev: rev}, func(kv *mvcc.KeyValueRef) bool {
 		if int64(len(kvs)) == limit {
 			more = true
+			if !sorted {
+				return false
+			}
+			// etcd sorts limit+1 keys, then cuts (as Range does here).
+			kvs = append(kvs, q.clone(kv))
 			return false
 		}
 		kvs = append(kvs, q.clone(kv))
 		return true
 	})
-	if err == nil && r.SortOrder == pb.RangeRequest_NONE && r.SortTarget != pb.RangeRequest_KEY {
+	if err != nil {
+		return nil, false, storeRev, err
+	}
+	if sorted {
 		sortKVs(kvs, pb.RangeRequest_ASCEND, r.SortTarget)
+		kvs = kvs[:min(int64(len(kvs)), limit)]
 	}
 	if r.KeysOnly {
 		for _, kv := range kvs {
 			kv.Value = nil
 		}
 	}
-	return kvs, more, storeRev, err
+	return kvs, more, storeRev, nil
 }
 
 // CountRange counts the keys of [key, rangeEnd) at rev without copying

@@ -54,6 +54,7 @@ func run() error {
 	txnKeys := flag.Int("txn-keys", 128, "keys per load transaction (keys written together share a mod revision)")
 	port := flag.Int("port", 25379, "client port (the peer port is the next)")
 	dir := flag.String("dir", "", "data directory parent (default: a temp dir)")
+	restart := flag.Bool("restart", true, "restart the server after the load, so the peaks are the reads' and not the load's")
 	memstats := flag.Bool("memstats", false, "start the server with --enable-pprof and print its Go memory statistics after the reads")
 	flag.Parse()
 	if *bin == "" {
@@ -87,6 +88,24 @@ func run() error {
 	}
 	loaded := time.Since(t0)
 	afterLoad := srv.kb("VmHWM")
+	if *restart {
+		c.Close()
+		srv.stop()
+		if srv, err = start(*bin, filepath.Join(parent, "data"), *port, *memstats); err != nil {
+			return err
+		}
+		defer srv.stop()
+		c, err = clientv3.New(clientv3.Config{Endpoints: []string{fmt.Sprintf("127.0.0.1:%d", *port)}, DialTimeout: 5 * time.Second,
+			MaxCallRecvMsgSize: 1<<31 - 1, Logger: zap.NewNop()})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := c.Get(ctx, "/m/00000000"); err != nil { // ready
+			return err
+		}
+		afterLoad = srv.kb("VmHWM")
+	}
 
 	op := map[string]func() (int, error){
 		"sorted": func() (int, error) {
@@ -152,9 +171,9 @@ func run() error {
 	}
 	took := time.Since(t1)
 	peak := srv.kb("VmHWM")
-	fmt.Printf("server=%s read=%s keys=%d val=%d txn-keys=%d clients=%d keys-per-read=%d load=%s peak-after-load=%dMB peak-after-warmup=%dMB peak-after-reads=%dMB raise=%dMB reads-took=%s\n",
+	fmt.Printf("server=%s read=%s keys=%d val=%d txn-keys=%d clients=%d keys-per-read=%d load=%s peak-after-load%s=%dMB peak-after-warmup=%dMB peak-after-reads=%dMB raise=%dMB reads-took=%s\n",
 		filepath.Base(*bin), *read, *keys, *valSize, *txnKeys, *clients, got[0], loaded.Round(time.Second),
-		afterLoad>>10, base>>10, peak>>10, (peak-base)>>10, took.Round(10*time.Millisecond))
+		map[bool]string{true: "-and-restart"}[*restart], afterLoad>>10, base>>10, peak>>10, (peak-base)>>10, took.Round(10*time.Millisecond))
 	if *memstats {
 		saveProfile(*port, "allocs", "rangemem-allocs-after.pb.gz")
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?debug=1", *port))
