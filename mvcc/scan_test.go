@@ -19,6 +19,19 @@ func TestUnescapeAlias(t *testing.T) {
 			}
 		}
 	}
+	// The scans' key decoders agree with the copying ones.
+	for _, key := range []string{"k", "k\x00", ""} {
+		lk := latestKey(nil, []byte(key))
+		a, aerr := scanLatestKey(lk)
+		b, berr := decodeLatestKey(lk)
+		vk := versionKey(nil, []byte(key), 7, 2)
+		c, rev, cerr := scanVersionKey(vk)
+		d, drev, _, derr := decodeVersionKey(vk)
+		if !bytes.Equal(a, b) || aerr != nil || berr != nil || !bytes.Equal(c, d) || rev != drev || cerr != nil || derr != nil {
+			t.Errorf("key %q: scanLatestKey %q %v, decodeLatestKey %q %v; scanVersionKey %q@%d %v, decodeVersionKey %q@%d %v",
+				key, a, aerr, b, berr, c, rev, cerr, d, drev, derr)
+		}
+	}
 	for _, bad := range []string{"", "a", "a\x00", "a\x00\x02"} {
 		if _, _, err := unescapeAlias([]byte(bad)); err == nil {
 			t.Errorf("unescapeAlias(%q) accepted", bad)

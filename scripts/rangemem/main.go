@@ -53,22 +53,18 @@ func run() error {
 	clients := flag.Int("clients", 20, "concurrent reads")
 	txnKeys := flag.Int("txn-keys", 128, "keys per load transaction (keys written together share a mod revision)")
 	port := flag.Int("port", 25379, "client port (the peer port is the next)")
-	dir := flag.String("dir", "", "data directory parent (default: a temp dir)")
+	dir := flag.String("dir", "", "where to make the (fresh, removed at the end) data directory (default: the system's temp dir)")
 	restart := flag.Bool("restart", true, "restart the server after the load, so the peaks are the reads' and not the load's")
 	memstats := flag.Bool("memstats", false, "start the server with --enable-pprof and print its Go memory statistics after the reads")
 	flag.Parse()
 	if *bin == "" {
 		return fmt.Errorf("rangemem: -bin is required")
 	}
-	parent := *dir
-	if parent == "" {
-		var err error
-		if parent, err = os.MkdirTemp("", "rangemem"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(parent)
+	parent, err := os.MkdirTemp(*dir, "rangemem") // *dir "" is the system's
+	if err != nil {
+		return err
 	}
-
+	defer os.RemoveAll(parent)
 	srv, err := start(*bin, filepath.Join(parent, "data"), *port, *memstats)
 	if err != nil {
 		return err
