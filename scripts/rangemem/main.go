@@ -210,7 +210,7 @@ func saveProfile(port int, name, file string) {
 func load(ctx context.Context, c *clientv3.Client, n, size, per int) error {
 	per = max(1, min(per, (1<<20)/(size+32))) // --max-request-bytes
 	val := strings.Repeat("v", size)
-	sem := make(chan struct{}, 4*(128/per+1))
+	sem := make(chan struct{}, min(256, 2*(128/per+1)))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
@@ -223,11 +223,16 @@ func load(ctx context.Context, c *clientv3.Client, n, size, per int) error {
 			for j := i; j < min(i+per, n); j++ {
 				ops = append(ops, clientv3.OpPut(fmt.Sprintf("/m/%08d", j), val))
 			}
-			if _, err := c.Txn(ctx).Then(ops...).Commit(); err != nil {
-				mu.Lock()
-				firstErr = err
-				mu.Unlock()
+			var err error
+			for try := 0; try < 5; try++ { // a loaded machine times requests out
+				if _, err = c.Txn(ctx).Then(ops...).Commit(); err == nil {
+					return
+				}
+				time.Sleep(time.Second)
 			}
+			mu.Lock()
+			firstErr = err
+			mu.Unlock()
 		}(i)
 	}
 	wg.Wait()
