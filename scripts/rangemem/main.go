@@ -55,6 +55,7 @@ func run() error {
 	port := flag.Int("port", 25379, "client port (the peer port is the next)")
 	dir := flag.String("dir", "", "where to make the (fresh, removed at the end) data directory (default: the system's temp dir)")
 	restart := flag.Bool("restart", true, "restart the server after the load, so the peaks are the reads' and not the load's")
+	warmups := flag.Int("warmups", 1, "reads, one at a time, before the measured ones")
 	memstats := flag.Bool("memstats", false, "start the server with --enable-pprof and print its Go memory statistics after the reads")
 	flag.Parse()
 	if *bin == "" {
@@ -137,12 +138,15 @@ func run() error {
 	if op == nil {
 		return fmt.Errorf("rangemem: unknown -read %q", *read)
 	}
-	if _, err := op(); err != nil { // warm-up
-		return err
+	for i := 0; i < *warmups; i++ {
+		if _, err := op(); err != nil {
+			return err
+		}
 	}
 	time.Sleep(time.Second)
 	if *memstats {
 		saveProfile(*port, "allocs", "rangemem-allocs-before.pb.gz")
+		saveProfile(*port, "heap", "rangemem-heap-before.pb.gz")
 	}
 	base := srv.kb("VmHWM")
 	t1 := time.Now()
@@ -167,11 +171,12 @@ func run() error {
 	}
 	took := time.Since(t1)
 	peak := srv.kb("VmHWM")
-	fmt.Printf("server=%s read=%s keys=%d val=%d txn-keys=%d clients=%d keys-per-read=%d load=%s peak-after-load%s=%dMB peak-after-warmup=%dMB peak-after-reads=%dMB raise=%dMB reads-took=%s\n",
+	fmt.Printf("server=%s read=%s keys=%d val=%d txn-keys=%d clients=%d keys-per-read=%d load=%s peak-after-load%s=%dMB peak-after-%d-warmups=%dMB peak-after-reads=%dMB raise=%dMB reads-took=%s\n",
 		filepath.Base(*bin), *read, *keys, *valSize, *txnKeys, *clients, got[0], loaded.Round(time.Second),
-		map[bool]string{true: "-and-restart"}[*restart], afterLoad>>10, base>>10, peak>>10, (peak-base)>>10, took.Round(10*time.Millisecond))
+		map[bool]string{true: "-and-restart"}[*restart], afterLoad>>10, *warmups, base>>10, peak>>10, (peak-base)>>10, took.Round(10*time.Millisecond))
 	if *memstats {
 		saveProfile(*port, "allocs", "rangemem-allocs-after.pb.gz")
+		saveProfile(*port, "heap", "rangemem-heap-after.pb.gz")
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?debug=1", *port))
 		if err != nil {
 			return err
