@@ -251,3 +251,13 @@ func scanVersionKey(k []byte) (key []byte, rev int64, err error) {
 	}
 	return key, int64(^binary.BigEndian.Uint64(rest[:8])), nil
 }
+
+// rangeLatest visits every live version of [key, end) at the current
+// revision in key order: scanLatest forward, with an emit that cannot
+// stop. k and rec.value alias the iterator's memory.
+func rangeLatest(ctx context.Context, r pebble.Reader, key, end []byte, emit func(k []byte, rec record, modRev int64)) error {
+	return scanLatest(ctx, r, key, end, false, func(k []byte, rec record, modRev int64) bool {
+		emit(k, rec, modRev)
+		return true
+	})
+}
