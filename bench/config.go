@@ -71,6 +71,9 @@ type Config struct {
 	Consistency string
 	// Limit caps the keys a range returns (--limit; 0: no limit).
 	Limit int64
+	// Stream makes range read through KV.RangeStream (etcd 3.7; --stream)
+	// instead of a unary Range; the latency is that of the whole stream.
+	Stream bool
 
 	// TxnOps is the number of puts in one txn-put transaction (--txn-ops;
 	// default 1).

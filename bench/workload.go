@@ -39,6 +39,11 @@ func newWorkload(cfg Config) (workload, error) {
 		if cfg.Limit > 0 {
 			opts = append(opts, clientv3.WithLimit(cfg.Limit))
 		}
+		if cfg.Stream {
+			return workload{op: func(ctx context.Context, w *worker, n int64) (int64, error) {
+				return streamRange(ctx, w.c, cfg.Key, opts)
+			}}, nil
+		}
 		return workload{op: func(ctx context.Context, w *worker, n int64) (int64, error) {
 			resp, err := w.c.Get(ctx, cfg.Key, opts...)
 			if err != nil {
@@ -99,6 +104,32 @@ func newWorkload(cfg Config) (workload, error) {
 		}, nil
 	}
 	return workload{}, fmt.Errorf("bench: no workload for command %q", cfg.Command)
+}
+
+// streamRange reads a range through KV.RangeStream (etcd 3.7), dropping
+// each chunk as it arrives, and returns the revision of the last chunk's
+// header. The stream must end with that header: a stream cut short is an
+// error.
+func streamRange(ctx context.Context, c *clientv3.Client, key string, opts []clientv3.OpOption) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := c.GetStream(ctx, key, opts...)
+	if err != nil {
+		return 0, err
+	}
+	rev := int64(0)
+	for resp := range ch {
+		if err := resp.Err(); err != nil {
+			return 0, err
+		}
+		if resp.Header != nil {
+			rev = resp.Header.Revision
+		}
+	}
+	if rev == 0 {
+		return 0, fmt.Errorf("bench: range stream ended without a header")
+	}
+	return rev, nil
 }
 
 // keyGen makes the keys of put-like commands.

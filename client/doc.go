@@ -31,6 +31,10 @@
 // still the one the caller read (0: only if absent); PutJSON, GetJSON and
 // CompareAndSwapJSON do the same with encoding/json values.
 //
+// List and ListSeq (an iter.Seq2) stream a prefix of any size through
+// KV.RangeStream, in constant memory on both sides, and fall back to pages
+// of Range at one revision on servers without RangeStream.
+//
 // # Watching
 //
 // Watch and WatchPrefix call a function with each change, in revision

@@ -13,7 +13,10 @@
 //
 // Writes go through a Batch that the apply loop owns (it also writes the
 // applied index into the same Pebble batch); reads go through a ReadTxn, a
-// consistent snapshot at one revision. Neither holds a lock for longer than
+// consistent snapshot at one revision. Scan is the primitive read: it hands
+// each live key of a range, forward or in reverse, to a callback without
+// copying it, so callers copy only what they keep (a Range's response, a
+// RangeStream's chunk) and memory does not grow with the range. Neither holds a lock for longer than
 // it takes to commit a batch or take a snapshot.
 //
 // Semantics follow etcd's mvcc package: a write transaction that changes

@@ -18,7 +18,8 @@ import (
 //	put key=K value=V [lease=N]        one write txn with one put; prints the revision
 //	del key=K [end=E|end=\0]           one write txn; prints deleted keys and the revision
 //	txn                                one write txn; input lines "put K V" or "del K [E]"
-//	get key=K [end=E] [rev=N] [limit=N] [count]
+//	get key=K [end=E] [rev=N] [limit=N] [count] [keys-only]
+//	scan key=K [end=E] [rev=N] [reverse] [stop=N]   Scan; stop=N stops after N keys
 //	compact rev=N                      compacts in its own batch
 //	wait-compacted rev=N               waits for physical compaction
 //	raw-versions                       lists the stored versions ('k' keyspace)
@@ -143,7 +144,7 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 	case "get":
 		rt := h.s.Read()
 		defer rt.End()
-		rr, err := rt.Range(ctx, argBytes(d, "key"), endArg(d), RangeOptions{Rev: argInt(d, "rev"), Limit: argInt(d, "limit"), Count: d.HasArg("count")})
+		rr, err := rt.Range(ctx, argBytes(d, "key"), endArg(d), RangeOptions{Rev: argInt(d, "rev"), Limit: argInt(d, "limit"), Count: d.HasArg("count"), KeysOnly: d.HasArg("keys-only")})
 		if err != nil {
 			return "error: " + err.Error() + "\n"
 		}
@@ -152,6 +153,22 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 			fmt.Fprintf(&b, "%s=%s create=%d mod=%d ver=%d lease=%d\n", kv.Key, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, kv.Lease)
 		}
 		fmt.Fprintf(&b, "count=%d rev=%d\n", rr.Count, rr.Rev)
+		return b.String()
+	case "scan":
+		rt := h.s.Read()
+		defer rt.End()
+		var b strings.Builder
+		stop := argInt(d, "stop")
+		n := int64(0)
+		rev, err := rt.Scan(ctx, argBytes(d, "key"), endArg(d), ScanOptions{Rev: argInt(d, "rev"), Reverse: d.HasArg("reverse")}, func(kv *KeyValueRef) bool {
+			fmt.Fprintf(&b, "%s=%s create=%d mod=%d ver=%d lease=%d\n", kv.Key, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, kv.Lease)
+			n++
+			return stop == 0 || n < stop
+		})
+		if err != nil {
+			return "error: " + err.Error() + "\n"
+		}
+		fmt.Fprintf(&b, "rev=%d\n", rev)
 		return b.String()
 	case "compact":
 		wb := h.s.NewBatch()

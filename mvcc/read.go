@@ -7,8 +7,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/etcd/api/v3/mvccpb"
-
-	"github.com/cairn-kv/cairn/storage"
 )
 
 // RangeOptions are the options of one range read, as etcd's mvcc.RangeOptions.
@@ -19,6 +17,8 @@ type RangeOptions struct {
 	Rev int64
 	// Count asks for the count only, no key-values.
 	Count bool
+	// KeysOnly leaves the values out (they are never copied).
+	KeysOnly bool
 }
 
 // RangeResult is the outcome of a range read.
@@ -57,154 +57,43 @@ func (t *ReadTxn) Range(ctx context.Context, key, end []byte, ro RangeOptions) (
 func (t *ReadTxn) End() { t.snap.Close() }
 
 func rangeKeys(ctx context.Context, r pebble.Reader, key, end []byte, curRev, compactRev int64, ro RangeOptions) (*RangeResult, error) {
-	rev := ro.Rev
-	if rev > curRev {
-		return &RangeResult{Count: -1, Rev: curRev}, ErrFutureRev
-	}
-	if rev <= 0 {
-		rev = curRev
-	}
-	if rev < compactRev {
-		return &RangeResult{Count: -1}, ErrCompacted
-	}
-	res := &RangeResult{Rev: curRev}
+	res := &RangeResult{}
 	limit := ro.Limit
-	if ro.Count || limit <= 0 {
+	if limit <= 0 {
 		limit = math.MaxInt64
 	}
 	if ro.Count {
 		limit = 0
 	}
-	emit := func(k []byte, rec record, modRev int64) {
+	rev, err := scanKeys(ctx, r, key, end, curRev, compactRev, ScanOptions{Rev: ro.Rev}, func(kv *KeyValueRef) bool {
 		res.Count++
 		if int64(len(res.KVs)) < limit {
-			res.KVs = append(res.KVs, &mvccpb.KeyValue{
-				Key:            bytes.Clone(k),
-				CreateRevision: rec.createRevision,
-				ModRevision:    modRev,
-				Version:        rec.version,
-				Lease:          rec.lease,
-				Value:          bytes.Clone(rec.value),
-			})
+			res.KVs = append(res.KVs, kv.Clone(ro.KeysOnly))
 		}
+		return true
+	})
+	res.Rev = rev
+	switch err {
+	case nil:
+		return res, nil
+	case ErrFutureRev, ErrCompacted:
+		return &RangeResult{Count: -1, Rev: rev}, err
 	}
-	var err error
-	if rev == curRev {
-		err = rangeLatest(ctx, r, key, end, emit)
-	} else {
-		err = rangeAt(ctx, r, key, end, rev, emit)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
+	return nil, err
 }
 
-type emitFunc func(key []byte, rec record, modRev int64)
-
-// rangeLatest reads the live versions from the 'l' keyspace.
-func rangeLatest(ctx context.Context, r pebble.Reader, key, end []byte, emit emitFunc) error {
-	if end == nil {
-		v, ok, err := storage.GetCopy(r, latestKey(nil, key))
-		if err != nil || !ok {
-			return err
-		}
-		rec, err := decodeRecord(v)
-		if err != nil {
-			return err
-		}
-		emit(key, rec, rec.modRevision)
-		return nil
+// Clone copies the key-value out of storage memory, without the value if
+// keysOnly.
+func (kv *KeyValueRef) Clone(keysOnly bool) *mvccpb.KeyValue {
+	out := &mvccpb.KeyValue{
+		Key:            bytes.Clone(kv.Key),
+		CreateRevision: kv.CreateRevision,
+		ModRevision:    kv.ModRevision,
+		Version:        kv.Version,
+		Lease:          kv.Lease,
 	}
-	if len(end) > 0 && bytes.Compare(key, end) >= 0 {
-		return nil
+	if !keysOnly {
+		out.Value = bytes.Clone(kv.Value)
 	}
-	upper := storage.KeyspaceEnd(storage.KeyspaceLatest)
-	if len(end) > 0 {
-		upper = latestBound(end)
-	}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: latestBound(key), UpperBound: upper})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		k, err := decodeLatestKey(it.Key())
-		if err != nil {
-			return err
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return err
-		}
-		rec, err := decodeRecord(v)
-		if err != nil {
-			return err
-		}
-		emit(k, rec, rec.modRevision)
-	}
-	return it.Error()
-}
-
-// rangeAt reads, for each key in range, its newest version at or below rev
-// from the 'k' keyspace.
-func rangeAt(ctx context.Context, r pebble.Reader, key, end []byte, rev int64, emit emitFunc) error {
-	if len(end) > 0 && bytes.Compare(key, end) >= 0 {
-		return nil
-	}
-	lower := versionBound(key)
-	upper := storage.KeyspaceEnd(storage.KeyspaceVersions)
-	if end == nil {
-		lower = versionKeyPrefix(nil, key)
-		upper = nextKeyPrefix(lower)
-	} else if len(end) > 0 {
-		upper = versionBound(end)
-	}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	ok := it.First()
-	for ok {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		k, _, _, err := decodeVersionKey(it.Key())
-		if err != nil {
-			return err
-		}
-		prefix := versionKeyPrefix(nil, k)
-		if it.SeekGE(versionKey(nil, k, rev, math.MaxInt64)) && bytes.HasPrefix(it.Key(), prefix) {
-			_, modRev, _, err := decodeVersionKey(it.Key())
-			if err != nil {
-				return err
-			}
-			v, err := it.ValueAndErr()
-			if err != nil {
-				return err
-			}
-			rec, err := decodeRecord(v)
-			if err != nil {
-				return err
-			}
-			if !rec.tombstone {
-				emit(k, rec, modRev)
-			}
-		}
-		ok = it.SeekGE(nextKeyPrefix(prefix))
-	}
-	return it.Error()
-}
-
-// nextKeyPrefix turns 'k' esc(key) (ending in the terminator 0x00 0x01) into
-// the first storage key after every version of key: the terminator's last
-// byte becomes 0x02, which no escaped key contains after 0x00.
-func nextKeyPrefix(prefix []byte) []byte {
-	out := bytes.Clone(prefix)
-	out[len(out)-1] = 2
 	return out
 }

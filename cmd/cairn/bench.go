@@ -140,6 +140,7 @@ var benchCommandFlags = map[string]func(fs *flag.FlagSet, c *bench.Config, d ben
 	bench.CmdRange: func(fs *flag.FlagSet, c *bench.Config, d bench.Config) {
 		fs.StringVar(&c.Consistency, "consistency", d.Consistency, "Linearizable (l) or serializable (s).")
 		fs.Int64Var(&c.Limit, "limit", d.Limit, "Most keys one range returns (0: no limit).")
+		fs.BoolVar(&c.Stream, "stream", d.Stream, "Read through KV.RangeStream (etcd 3.7) instead of Range.")
 	},
 	bench.CmdTxnPut: func(fs *flag.FlagSet, c *bench.Config, d bench.Config) {
 		keyValueFlags(fs, c, d)

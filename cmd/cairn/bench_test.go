@@ -48,9 +48,9 @@ func TestParseBench(t *testing.T) {
 		},
 		{
 			// Global flags after the command, flags after the arguments.
-			args: strings.Fields("range foo zoo --consistency s --conns 2 --limit 10 --json --precise --rate 500"),
+			args: strings.Fields("range foo zoo --consistency s --conns 2 --limit 10 --json --precise --rate 500 --stream"),
 			want: with("range", func(c *bench.Config) {
-				c.Key, c.End, c.Consistency, c.Limit, c.Conns, c.Rate = "foo", "zoo", "s", 10, 2, 500
+				c.Key, c.End, c.Consistency, c.Limit, c.Conns, c.Rate, c.Stream = "foo", "zoo", "s", 10, 2, 500, true
 			}),
 			json: true, precise: true,
 		},
@@ -153,6 +153,7 @@ func TestBenchSmoke(t *testing.T) {
 		{"put --total 200 --key-space-size 1000", 200},
 		{"range 00000001 --total 300", 300},
 		{"range 00000000 00000100 --consistency s --limit 10 --total 200", 200},
+		{"range 00000000 00000100 --stream --total 100", 100},
 		{"txn-put --total 200 --txn-ops 3 --key-space-size 100", 200},
 		{"txn-mixed --total 300 --rw-ratio 9 --key-space-size 100 --consistency s", 300},
 		{"lease-keepalive --total 300", 300},

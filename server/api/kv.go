@@ -5,11 +5,15 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // KV is what the KV service needs from the member.
 type KV interface {
 	Range(context.Context, *pb.RangeRequest) (*pb.RangeResponse, error)
+	// RangeStream sends the range in chunks, the last with the header.
+	RangeStream(ctx context.Context, r *pb.RangeRequest, send func(*pb.RangeResponse) error) error
 	Put(context.Context, *pb.PutRequest) (*pb.PutResponse, error)
 	DeleteRange(context.Context, *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error)
 	Txn(context.Context, *pb.TxnRequest) (*pb.TxnResponse, error)
@@ -48,6 +52,27 @@ func (s *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResp
 	}
 	fill(s.hdr, &resp.Header)
 	return resp, nil
+}
+
+// RangeStream is etcd 3.7's KV.RangeStream (etcd's v3rpc/key.go): the
+// request checks of Range, then Unimplemented for sort orders and revision
+// filters, which a client then serves with a unary Range. The member fills
+// the last chunk's header revision; the cluster, member and term are
+// filled here.
+func (s *kvServer) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServer) error {
+	if err := checkRangeStreamRequest(r); err != nil {
+		return err
+	}
+	err := s.kv.RangeStream(stream.Context(), r, func(resp *pb.RangeResponse) error {
+		if resp.Header != nil {
+			fill(s.hdr, &resp.Header)
+		}
+		return stream.Send(&pb.RangeStreamResponse{RangeResponse: resp})
+	})
+	if err != nil {
+		return toGRPCError(err)
+	}
+	return nil
 }
 
 func (s *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
@@ -113,6 +138,21 @@ func checkRangeRequest(r *pb.RangeRequest) error {
 	}
 	if _, ok := pb.RangeRequest_SortTarget_name[int32(r.SortTarget)]; !ok {
 		return rpctypes.ErrGRPCInvalidSortOption
+	}
+	return nil
+}
+
+// checkRangeStreamRequest is etcd's: RangeStream serves only mvcc's key
+// order, without revision filters.
+func checkRangeStreamRequest(r *pb.RangeRequest) error {
+	if err := checkRangeRequest(r); err != nil {
+		return err
+	}
+	if !(r.SortOrder == pb.RangeRequest_NONE || (r.SortTarget == pb.RangeRequest_KEY && r.SortOrder == pb.RangeRequest_ASCEND)) {
+		return status.Errorf(codes.Unimplemented, "RangeStream does not support custom sort orders")
+	}
+	if r.MinModRevision != 0 || r.MaxModRevision != 0 || r.MinCreateRevision != 0 || r.MaxCreateRevision != 0 {
+		return status.Errorf(codes.Unimplemented, "RangeStream does not support revision filters")
 	}
 	return nil
 }
