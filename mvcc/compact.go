@@ -3,7 +3,8 @@ package mvcc
 import (
 	"bytes"
 	"context"
-	"math"
+	"encoding/binary"
+	"errors"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -11,14 +12,21 @@ import (
 	"github.com/cairn-kv/cairn/storage"
 )
 
-// compactionChunk bounds the deletions of one compaction batch, so that
-// compaction never holds up writes for long.
-const compactionChunk = 1000
+// compactionChunk bounds the work of one compaction batch: about this many
+// events visited plus versions read, and at most about this many point
+// deletions, so that compaction never holds up writes for long. A key with
+// more versions to remove than this loses them in one range deletion. A
+// variable so that tests can make chunks small.
+var compactionChunk = 1000
 
 // compactor removes versions made unreadable by compaction, in the
-// background and in bounded chunks. Reads never see its partial work: they
-// refuse revisions below the compacted revision, and it only removes
-// versions that no readable revision needs.
+// background and in bounded chunks, driven by the events of the revisions
+// compacted: its work is proportional to the revisions compacted, not to the
+// keys in the store. Reads never see its partial work: they refuse
+// revisions below the compacted revision, and it only removes versions that
+// no readable revision needs. It never takes the store's lock, and it stops
+// between chunks when closed; a compaction interrupted by a stop or a crash
+// resumes from its persisted progress.
 type compactor struct {
 	s *Store
 
@@ -55,6 +63,7 @@ func (c *compactor) schedule(rev int64) {
 	}
 }
 
+// close stops the compactor at its next chunk boundary and waits for it.
 func (c *compactor) close() {
 	c.mu.Lock()
 	if c.mu.closed {
@@ -87,130 +96,266 @@ func (c *compactor) wait(ctx context.Context, rev int64) error {
 
 func (c *compactor) run() {
 	defer c.wg.Done()
-	for {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // ends when run returns, at the latest
 		select {
 		case <-c.stop:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
 			return
 		case <-c.kick:
 		}
-		c.mu.Lock()
-		target, done := c.mu.target, c.mu.done
-		c.mu.Unlock()
-		if target <= done {
-			continue
-		}
-		// The hash of what this compaction is about to remove, for HashKV.
-		if err := c.s.compactionHash(context.Background(), target, done); err != nil {
-			c.s.lg.Error("hash before compaction failed", "revision", target, "error", err)
-		}
-		if err := c.compact(target); err != nil {
-			if err != errStopped {
-				c.s.lg.Error("compaction failed", "revision", target, "error", err)
+		for {
+			c.mu.Lock()
+			target, done := c.mu.target, c.mu.done
+			c.mu.Unlock()
+			if target <= done {
+				break
 			}
-			continue
+			h, err := c.s.compactOnce(ctx, target)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.s.lg.Error("compaction failed", "revision", target, "error", err)
+				}
+				break
+			}
+			c.s.recordCompactionHash(h)
+			c.mu.Lock()
+			c.mu.done = h.Revision
+			close(c.mu.changed)
+			c.mu.changed = make(chan struct{})
+			c.mu.Unlock()
+			c.s.lg.Info("finished scheduled compaction", "compact-revision", h.Revision, "hash", h.Hash)
 		}
-		c.mu.Lock()
-		c.mu.done = target
-		close(c.mu.changed)
-		c.mu.changed = make(chan struct{})
-		c.mu.Unlock()
-		c.s.lg.Info("finished scheduled compaction", "compact-revision", target)
 	}
 }
 
-type stoppedError struct{}
+// compactState is the persisted state of physical compaction.
+type compactState struct {
+	done     int64  // revision up to which compaction is finished, -1 if never
+	sum      uint64 // digests of the state at done (see stateSum)
+	sumKnown bool   // false for a store compacted before sums were stored
+	progress *compactProgress
+}
 
-func (stoppedError) Error() string { return "mvcc: compactor stopped" }
+// compactProgress is a compaction in progress, persisted with each chunk's
+// deletions. Keys are visited at their last change in (prev, target], in
+// event order; (nextRev, nextSub) is the next event to visit.
+type compactProgress struct {
+	prev, target     int64
+	nextRev, nextSub int64
+	base             uint64 // digests of the state at prev
+	state            uint64 // base, with the visited keys moved to their state at target
+	span             uint64 // digests of the visited keys' versions in (prev, target]
+}
 
-var errStopped error = stoppedError{}
-
-// compact removes, for every key, each version older than its newest
-// version at or below rev (and that one too if it is a tombstone), and
-// every event before rev.
-func (c *compactor) compact(rev int64) error {
-	db := c.s.eng.DB
-	cursor := []byte{storage.KeyspaceVersions}
-	upper := storage.KeyspaceEnd(storage.KeyspaceVersions)
-	for cursor != nil {
-		select {
-		case <-c.stop:
-			return errStopped
-		default:
-		}
-		next, err := c.compactChunk(db, cursor, upper, rev)
-		if err != nil {
-			return err
-		}
-		cursor = next
+func (p *compactProgress) encode() []byte {
+	b := make([]byte, 0, 56)
+	for _, v := range []uint64{uint64(p.prev), uint64(p.target), uint64(p.nextRev), uint64(p.nextSub), p.base, p.state, p.span} {
+		b = binary.BigEndian.AppendUint64(b, v)
 	}
+	return b
+}
+
+func decodeCompactProgress(b []byte) (*compactProgress, error) {
+	if len(b) != 56 {
+		return nil, ErrCorruptRecord
+	}
+	u := func(i int) uint64 { return binary.BigEndian.Uint64(b[8*i:]) }
+	return &compactProgress{
+		prev: int64(u(0)), target: int64(u(1)), nextRev: int64(u(2)), nextSub: int64(u(3)),
+		base: u(4), state: u(5), span: u(6),
+	}, nil
+}
+
+func readCompactState(r pebble.Reader) (compactState, error) {
+	var cs compactState
+	var err error
+	if cs.done, err = readMetaInt(r, metaCompactDone, -1); err != nil {
+		return cs, err
+	}
+	v, ok, err := storage.GetCopy(r, metaCompactSum)
+	if err != nil {
+		return cs, err
+	}
+	switch {
+	case ok && len(v) == 8:
+		cs.sum, cs.sumKnown = binary.BigEndian.Uint64(v), true
+	case ok:
+		return cs, ErrCorruptRecord
+	default:
+		cs.sumKnown = cs.done < 0 // nothing at or below a negative revision
+	}
+	v, ok, err = storage.GetCopy(r, metaCompactProgress)
+	if err != nil || !ok {
+		return cs, err
+	}
+	cs.progress, err = decodeCompactProgress(v)
+	cs.sumKnown = err == nil
+	return cs, err
+}
+
+// compactOnce finishes one compaction: the one in progress if there is
+// one, else from the finished compaction to target. It returns the hash
+// of the versions at the compaction's revision as the store was compacted
+// at the one before (see Store.HashKV).
+func (s *Store) compactOnce(ctx context.Context, target int64) (KVHash, error) {
+	p, err := s.startCompaction(ctx, target)
+	if err != nil {
+		return KVHash{}, err
+	}
+	for p.nextRev <= p.target {
+		if err := s.compactChunk(ctx, p); err != nil {
+			return KVHash{}, err
+		}
+	}
+	return s.finishCompaction(p)
+}
+
+// startCompaction returns the compaction in progress, or a new one from
+// the finished compaction to target.
+func (s *Store) startCompaction(ctx context.Context, target int64) (*compactProgress, error) {
+	db := s.eng.DB
+	cs, err := readCompactState(db)
+	if err != nil || cs.progress != nil {
+		return cs.progress, err
+	}
+	if !cs.sumKnown {
+		// Once, for a store compacted before sums were stored.
+		sum, err := scanSum(ctx, db, cs.done, cs.done)
+		if err != nil {
+			return nil, err
+		}
+		if err := db.Set(metaCompactSum, binary.BigEndian.AppendUint64(nil, sum), pebble.NoSync); err != nil {
+			return nil, err
+		}
+		cs.sum = sum
+	}
+	return &compactProgress{prev: cs.done, target: target, nextRev: cs.done + 1, base: cs.sum, state: cs.sum}, nil
+}
+
+// finishCompaction records a compaction whose events are all visited.
+func (s *Store) finishCompaction(p *compactProgress) (KVHash, error) {
+	db := s.eng.DB
+	// Events below the compacted revision go last: until here, the
+	// progress needs them.
 	b := db.NewBatch()
 	defer b.Close()
-	if err := b.DeleteRange(eventKey(0, 0), eventKey(rev, 0), nil); err != nil {
+	if err := b.DeleteRange(eventKey(0, 0), eventKey(p.target, 0), nil); err != nil {
+		return KVHash{}, err
+	}
+	if err := b.Set(metaCompactDone, encodeInt(p.target), nil); err != nil {
+		return KVHash{}, err
+	}
+	if err := b.Set(metaCompactSum, binary.BigEndian.AppendUint64(nil, p.state), nil); err != nil {
+		return KVHash{}, err
+	}
+	if err := b.Delete(metaCompactProgress, nil); err != nil {
+		return KVHash{}, err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return KVHash{}, err
+	}
+	return KVHash{Hash: foldHash(p.base + p.span), CompactRevision: p.prev, Revision: p.target}, nil
+}
+
+var errChunkFull = errors.New("mvcc: compaction chunk full")
+
+// compactChunk visits events from p's next one until about
+// compactionChunk work is done, and commits the removals together with the
+// advanced progress. On error p is stale: the caller re-reads it.
+func (s *Store) compactChunk(ctx context.Context, p *compactProgress) error {
+	db := s.eng.DB
+	b := db.NewBatch()
+	defer b.Close()
+	work := 0
+	nextRev, nextSub := p.target+1, int64(0)
+	err := walkEvents(ctx, db, p.nextRev, p.nextSub, p.target, func(vit *pebble.Iterator, rev, sub int64, key []byte) error {
+		if work >= compactionChunk {
+			nextRev, nextSub = rev, sub
+			return errChunkFull
+		}
+		n, err := compactKey(vit, b, key, rev, sub, p)
+		work += 1 + n
+		return err
+	})
+	if err != nil && err != errChunkFull {
 		return err
 	}
-	if err := b.Set(metaCompactDone, encodeInt(rev), nil); err != nil {
+	p.nextRev, p.nextSub = nextRev, nextSub
+	if err := b.Set(metaCompactProgress, p.encode(), nil); err != nil {
 		return err
 	}
 	return b.Commit(pebble.NoSync)
 }
 
-// compactChunk compacts keys from cursor on until it has deleted about
-// compactionChunk versions; it returns where to go on from, or nil at the end.
-func (c *compactor) compactChunk(db *pebble.DB, cursor, upper []byte, rev int64) ([]byte, error) {
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: cursor, UpperBound: upper})
-	if err != nil {
-		return nil, err
+// compactKey compacts key if (rev, sub) is its last change at or below
+// p.target: it removes every version older than that one, and that one too
+// if it is a deletion, moves the key's digest in p.state from its state at
+// p.prev to its state at p.target, and adds the digests of its versions in
+// (p.prev, p.target] to p.span. All of a key's removals go in one batch, so
+// a reader never sees a key half compacted. It returns the versions read.
+func compactKey(vit *pebble.Iterator, b *pebble.Batch, key []byte, rev, sub int64, p *compactProgress) (int, error) {
+	last, rec, err := isLastChange(vit, key, rev, sub, p.target)
+	if err != nil || !last {
+		return 0, err
 	}
-	defer it.Close()
-	b := db.NewBatch()
-	defer b.Close()
-	deletes := 0
-	var next []byte
-	ok := it.First()
-	for ok {
-		if deletes >= compactionChunk {
-			next = bytes.Clone(it.Key())
-			break
-		}
-		k, _, _, err := decodeVersionKey(it.Key())
+	d := versionDigest(key, rev, sub, rec)
+	p.span += d
+	start := bytes.Clone(vit.Key()) // of the versions to remove
+	var dels [][]byte
+	if isTombstone(rec) {
+		dels = append(dels, start)
+	} else {
+		p.state += d
+		start = append(start, 0) // just after the newest
+	}
+	prefix := versionKeyPrefix(nil, key)
+	n := len(dels)
+	seenPrev := false
+	ok := vit.Next()
+	for ; ok && bytes.HasPrefix(vit.Key(), prefix); ok = vit.Next() {
+		_, vrev, vsub, err := decodeVersionKey(vit.Key())
 		if err != nil {
-			return nil, err
+			return n, err
 		}
-		prefix := versionKeyPrefix(nil, k)
-		ok = it.SeekGE(versionKey(nil, k, rev, math.MaxInt64))
-		first := true
-		for ; ok && bytes.HasPrefix(it.Key(), prefix); ok = it.Next() {
-			if first {
-				first = false
-				v, err := it.ValueAndErr()
-				if err != nil {
-					return nil, err
-				}
-				rec, err := decodeRecord(v)
-				if err != nil {
-					return nil, err
-				}
-				if !rec.tombstone {
-					continue
-				}
+		v, err := vit.ValueAndErr()
+		if err != nil {
+			return n, err
+		}
+		switch {
+		case vrev > p.prev:
+			p.span += versionDigest(key, vrev, vsub, v)
+		case !seenPrev:
+			// The key's state at prev (compaction at prev left only
+			// this one at or below it, and only if not a deletion).
+			seenPrev = true
+			if !isTombstone(v) {
+				p.state -= versionDigest(key, vrev, vsub, v)
 			}
-			if err := b.Delete(it.Key(), nil); err != nil {
-				return nil, err
-			}
-			deletes++
 		}
-		if ok {
-			continue // it is on the next key already
-		}
-		ok = it.SeekGE(nextKeyPrefix(prefix))
-	}
-	if err := it.Error(); err != nil {
-		return nil, err
-	}
-	if deletes > 0 {
-		if err := b.Commit(pebble.NoSync); err != nil {
-			return nil, err
+		if n++; n <= compactionChunk {
+			dels = append(dels, bytes.Clone(vit.Key()))
 		}
 	}
-	return next, nil
+	if !ok {
+		if err := vit.Error(); err != nil {
+			return n, err
+		}
+	}
+	if n > compactionChunk {
+		return n, b.DeleteRange(start, nextKeyPrefix(prefix), nil)
+	}
+	for _, k := range dels {
+		if err := b.Delete(k, nil); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
