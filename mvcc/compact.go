@@ -211,6 +211,9 @@ func (s *Store) compactOnce(ctx context.Context, target int64) (KVHash, error) {
 		return KVHash{}, err
 	}
 	for p.nextRev <= p.target {
+		if err := ctx.Err(); err != nil {
+			return KVHash{}, err // stopped: the progress is persisted
+		}
 		if err := s.compactChunk(ctx, p); err != nil {
 			return KVHash{}, err
 		}
