@@ -2,9 +2,11 @@ package mvcc
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -270,26 +272,58 @@ func (s *Store) finishCompaction(p *compactProgress) (KVHash, error) {
 
 var errChunkFull = errors.New("mvcc: compaction chunk full")
 
-// compactChunk visits events from p's next one until about
-// compactionChunk work is done, and commits the removals together with the
-// advanced progress. On error p is stale: the caller re-reads it.
+// compactChunk visits the next compactionChunk events from p's next one,
+// compacts their keys, and commits the removals together with the advanced
+// progress. It visits the keys in key order, not event order, so that its
+// seeks move forward through the versions keyspace. On error p is stale:
+// the caller re-reads it.
 func (s *Store) compactChunk(ctx context.Context, p *compactProgress) error {
 	db := s.eng.DB
-	b := db.NewBatch()
-	defer b.Close()
-	work := 0
+	type event struct {
+		key      []byte
+		rev, sub int64
+	}
+	evs := make([]event, 0, compactionChunk)
 	nextRev, nextSub := p.target+1, int64(0)
-	err := walkEvents(ctx, db, p.nextRev, p.nextSub, p.target, func(vit *pebble.Iterator, rev, sub int64, key []byte) error {
-		if work >= compactionChunk {
+	err := walkEvents(ctx, db, p.nextRev, p.nextSub, p.target, func(_ *pebble.Iterator, rev, sub int64, key []byte) error {
+		if len(evs) >= compactionChunk {
 			nextRev, nextSub = rev, sub
 			return errChunkFull
 		}
-		n, err := compactKey(vit, b, key, rev, sub, p)
-		work += 1 + n
-		return err
+		evs = append(evs, event{bytes.Clone(key), rev, sub})
+		return nil
 	})
 	if err != nil && err != errChunkFull {
 		return err
+	}
+	// Per key, newest first: only a key's newest event in the chunk can be
+	// its last change in the span.
+	slices.SortFunc(evs, func(a, b event) int {
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(b.rev, a.rev), cmp.Compare(b.sub, a.sub))
+	})
+	vit, err := db.NewIter(&pebble.IterOptions{
+		LowerBound: []byte{storage.KeyspaceVersions},
+		UpperBound: storage.KeyspaceEnd(storage.KeyspaceVersions),
+	})
+	if err != nil {
+		return err
+	}
+	defer vit.Close()
+	b := db.NewBatch()
+	defer b.Close()
+	ops := 0
+	for i, e := range evs {
+		if i > 0 && bytes.Equal(e.key, evs[i-1].key) {
+			continue
+		}
+		n, err := compactKey(vit, b, e.key, e.rev, e.sub, p, 2*compactionChunk-ops)
+		if err != nil {
+			return err
+		}
+		ops += n
 	}
 	p.nextRev, p.nextSub = nextRev, nextSub
 	if err := b.Set(metaCompactProgress, p.encode(), nil); err != nil {
@@ -303,8 +337,10 @@ func (s *Store) compactChunk(ctx context.Context, p *compactProgress) error {
 // if it is a deletion, moves the key's digest in p.state from its state at
 // p.prev to its state at p.target, and adds the digests of its versions in
 // (p.prev, p.target] to p.span. All of a key's removals go in one batch, so
-// a reader never sees a key half compacted. It returns the versions read.
-func compactKey(vit *pebble.Iterator, b *pebble.Batch, key []byte, rev, sub int64, p *compactProgress) (int, error) {
+// a reader never sees a key half compacted: as point deletions, or as one
+// range deletion if there are more than room or than compactionChunk. It
+// returns the number of operations it added to b.
+func compactKey(vit *pebble.Iterator, b *pebble.Batch, key []byte, rev, sub int64, p *compactProgress, room int) (int, error) {
 	last, rec, err := isLastChange(vit, key, rev, sub, p.target)
 	if err != nil || !last {
 		return 0, err
@@ -352,8 +388,8 @@ func compactKey(vit *pebble.Iterator, b *pebble.Batch, key []byte, rev, sub int6
 			return n, err
 		}
 	}
-	if n > compactionChunk {
-		return n, b.DeleteRange(start, nextKeyPrefix(prefix), nil)
+	if n > 0 && (n > compactionChunk || n > room) {
+		return 1, b.DeleteRange(start, nextKeyPrefix(prefix), nil)
 	}
 	for _, k := range dels {
 		if err := b.Delete(k, nil); err != nil {
