@@ -146,34 +146,56 @@ type compactState struct {
 	progress *compactProgress
 }
 
-// compactProgress is a compaction in progress, persisted with each chunk's
-// deletions. Keys are visited at their last change in (prev, target], in
-// event order; (nextRev, nextSub) is the next event to visit.
+// compactProgress is a compaction in progress, persisted with each
+// batch's deletions. Events are read in slices of up to eventsPerSlice;
+// each slice's keys are visited in key order, each at its last change in
+// (prev, target]. The slice being visited runs from (nextRev, nextSub) to
+// (endRev, endSub), exclusive, and its keys up to doneKey are done; with
+// endRev zero no slice is open.
 type compactProgress struct {
 	prev, target     int64
 	nextRev, nextSub int64
+	endRev, endSub   int64
 	base             uint64 // digests of the state at prev
 	state            uint64 // base, with the visited keys moved to their state at target
 	span             uint64 // digests of the visited keys' versions in (prev, target]
+	doneKey          []byte
 }
 
 func (p *compactProgress) encode() []byte {
-	b := make([]byte, 0, 56)
-	for _, v := range []uint64{uint64(p.prev), uint64(p.target), uint64(p.nextRev), uint64(p.nextSub), p.base, p.state, p.span} {
+	b := make([]byte, 0, 72+len(p.doneKey))
+	for _, v := range []uint64{uint64(p.prev), uint64(p.target), uint64(p.nextRev), uint64(p.nextSub),
+		uint64(p.endRev), uint64(p.endSub), p.base, p.state, p.span} {
 		b = binary.BigEndian.AppendUint64(b, v)
 	}
-	return b
+	return append(b, p.doneKey...)
 }
 
 func decodeCompactProgress(b []byte) (*compactProgress, error) {
-	if len(b) != 56 {
+	if len(b) < 72 {
 		return nil, ErrCorruptRecord
 	}
 	u := func(i int) uint64 { return binary.BigEndian.Uint64(b[8*i:]) }
-	return &compactProgress{
+	p := &compactProgress{
 		prev: int64(u(0)), target: int64(u(1)), nextRev: int64(u(2)), nextSub: int64(u(3)),
-		base: u(4), state: u(5), span: u(6),
-	}, nil
+		endRev: int64(u(4)), endSub: int64(u(5)), base: u(6), state: u(7), span: u(8),
+	}
+	if len(b) > 72 {
+		p.doneKey = bytes.Clone(b[72:])
+	}
+	return p, nil
+}
+
+// inDoneKeys reports whether the event (rev, sub) of key is in the open
+// slice and its key is done.
+func (p *compactProgress) inDoneKeys(key []byte, rev, sub int64) bool {
+	if p.endRev == 0 || p.doneKey == nil {
+		return false
+	}
+	if rev > p.endRev || rev == p.endRev && sub >= p.endSub {
+		return false
+	}
+	return bytes.Compare(key, p.doneKey) <= 0
 }
 
 func readCompactState(r pebble.Reader) (compactState, error) {
@@ -272,31 +294,53 @@ func (s *Store) finishCompaction(p *compactProgress) (KVHash, error) {
 
 var errChunkFull = errors.New("mvcc: compaction chunk full")
 
-// compactChunk visits the next compactionChunk events from p's next one,
-// compacts their keys, and commits the removals together with the advanced
-// progress. It visits the keys in key order, not event order, so that its
-// seeks move forward through the versions keyspace. On error p is stale:
-// the caller re-reads it.
+// eventsPerSlice is how many events compaction reads, sorts by key and
+// visits in key order at a time, so that its seeks move forward through the
+// versions keyspace: the denser the slice's keys, the closer to a scan.
+// Memory: the slice's keys, at most about maxSliceBytes. Variables so
+// that tests can make slices small.
+var (
+	eventsPerSlice = 16384
+	maxSliceBytes  = 4 << 20
+)
+
+// compactChunk goes on with p's open slice of events, or opens the next,
+// and compacts its keys in key order until about compactionChunk deletions
+// are in the batch or the slice is done, then commits the deletions with
+// the advanced progress. On error p is stale: the caller re-reads it.
 func (s *Store) compactChunk(ctx context.Context, p *compactProgress) error {
 	db := s.eng.DB
 	type event struct {
 		key      []byte
 		rev, sub int64
 	}
-	evs := make([]event, 0, compactionChunk)
-	nextRev, nextSub := p.target+1, int64(0)
-	err := walkEvents(ctx, db, p.nextRev, p.nextSub, p.target, func(_ *pebble.Iterator, rev, sub int64, key []byte) error {
-		if len(evs) >= compactionChunk {
-			nextRev, nextSub = rev, sub
+	var evs []event
+	size := 0
+	endRev, endSub := p.endRev, p.endSub
+	last := p.target
+	if endRev != 0 {
+		last = endRev // the open slice, read again
+	}
+	err := walkEvents(ctx, db, p.nextRev, p.nextSub, last, func(_ *pebble.Iterator, rev, sub int64, key []byte) error {
+		if p.endRev != 0 {
+			if rev > p.endRev || rev == p.endRev && sub >= p.endSub {
+				return errChunkFull
+			}
+		} else if len(evs) >= eventsPerSlice || size >= maxSliceBytes {
+			endRev, endSub = rev, sub
 			return errChunkFull
 		}
 		evs = append(evs, event{bytes.Clone(key), rev, sub})
+		size += len(key) + 40
 		return nil
 	})
 	if err != nil && err != errChunkFull {
 		return err
 	}
-	// Per key, newest first: only a key's newest event in the chunk can be
+	if endRev == 0 {
+		endRev, endSub = p.target+1, 0 // the last slice
+	}
+	// Per key, newest first: only a key's newest event in the slice can be
 	// its last change in the span.
 	slices.SortFunc(evs, func(a, b event) int {
 		if c := bytes.Compare(a.key, b.key); c != 0 {
@@ -315,17 +359,31 @@ func (s *Store) compactChunk(ctx context.Context, p *compactProgress) error {
 	b := db.NewBatch()
 	defer b.Close()
 	ops := 0
+	doneKey := p.doneKey
+	finished := true
 	for i, e := range evs {
 		if i > 0 && bytes.Equal(e.key, evs[i-1].key) {
 			continue
+		}
+		if doneKey != nil && bytes.Compare(e.key, doneKey) <= 0 {
+			continue
+		}
+		if ops >= compactionChunk {
+			finished = false
+			break
 		}
 		n, err := compactKey(vit, b, e.key, e.rev, e.sub, p, 2*compactionChunk-ops)
 		if err != nil {
 			return err
 		}
 		ops += n
+		doneKey = e.key
 	}
-	p.nextRev, p.nextSub = nextRev, nextSub
+	if finished {
+		p.nextRev, p.nextSub, p.endRev, p.endSub, p.doneKey = endRev, endSub, 0, 0, nil
+	} else {
+		p.endRev, p.endSub, p.doneKey = endRev, endSub, doneKey
+	}
 	if err := b.Set(metaCompactProgress, p.encode(), nil); err != nil {
 		return err
 	}

@@ -203,8 +203,8 @@ func TestCompactionAgainstReference(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			if seed%2 == 1 {
-				defer func(n int) { compactionChunk = n }(compactionChunk)
-				compactionChunk = 1 + rng.IntN(4)
+				defer func(n, e int) { compactionChunk, eventsPerSlice = n, e }(compactionChunk, eventsPerSlice)
+				compactionChunk, eventsPerSlice = 1+rng.IntN(4), 3+rng.IntN(20)
 			}
 			a, b := newHarness(t), newHarness(t)
 			defer a.close()
@@ -258,8 +258,8 @@ func TestCompactionAgainstReference(t *testing.T) {
 // compaction resumes and ends as the reference does, with the hash of the
 // uninterrupted compaction.
 func TestCompactionStepwise(t *testing.T) {
-	defer func(n int) { compactionChunk = n }(compactionChunk)
-	compactionChunk = 2
+	defer func(n, e int) { compactionChunk, eventsPerSlice = n, e }(compactionChunk, eventsPerSlice)
+	compactionChunk, eventsPerSlice = 2, 7
 	for seed := range uint64(10) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 11))

@@ -153,14 +153,14 @@ func stateSum(ctx context.Context, r pebble.Reader, compactRev int64) (sum uint6
 	if p := cs.progress; p != nil {
 		// Keys the compactor has not reached yet are untouched: finish
 		// its span on them without removing anything.
-		d, err := stateDelta(ctx, r, p.nextRev, p.nextSub, p.prev, p.target)
+		d, err := stateDelta(ctx, r, p.nextRev, p.nextSub, p.prev, p.target, p.inDoneKeys)
 		if err != nil {
 			return 0, false, err
 		}
 		sum, at = p.state+d, p.target
 	}
 	if compactRev > at {
-		d, err := stateDelta(ctx, r, at+1, 0, at, compactRev)
+		d, err := stateDelta(ctx, r, at+1, 0, at, compactRev, nil)
 		if err != nil {
 			return 0, false, err
 		}
@@ -174,11 +174,15 @@ func stateSum(ctx context.Context, r pebble.Reader, compactRev int64) (sum uint6
 // newest version at or below y less that of its newest at or below x
 // (each only if not a deletion). It visits the events from (fromRev,
 // fromSub) to y, so a caller that has already accounted for earlier events
-// of the span passes where to resume. The versions it reads must not have
-// been compacted past x for keys it has not accounted for.
-func stateDelta(ctx context.Context, r pebble.Reader, fromRev, fromSub, x, y int64) (uint64, error) {
+// of the span passes where to resume, and skips the events for which
+// done (if not nil) says their key is accounted for. The versions it reads
+// must not have been compacted past x for keys it has not accounted for.
+func stateDelta(ctx context.Context, r pebble.Reader, fromRev, fromSub, x, y int64, done func(key []byte, rev, sub int64) bool) (uint64, error) {
 	var d uint64
 	err := walkEvents(ctx, r, fromRev, fromSub, y, func(vit *pebble.Iterator, rev, sub int64, key []byte) error {
+		if done != nil && done(key, rev, sub) {
+			return nil
+		}
 		last, rec, err := isLastChange(vit, key, rev, sub, y)
 		if err != nil || !last {
 			return err
