@@ -234,11 +234,12 @@ func (s *Store) compactOnce(ctx context.Context, target int64) (KVHash, error) {
 	if err != nil {
 		return KVHash{}, err
 	}
+	var sl eventSlice
 	for p.nextRev <= p.target {
 		if err := ctx.Err(); err != nil {
 			return KVHash{}, err // stopped: the progress is persisted
 		}
-		if err := s.compactChunk(ctx, p); err != nil {
+		if err := s.compactChunk(ctx, p, &sl); err != nil {
 			return KVHash{}, err
 		}
 	}
@@ -304,50 +305,71 @@ var (
 	maxSliceBytes  = 4 << 20
 )
 
-// compactChunk goes on with p's open slice of events, or opens the next,
-// and compacts its keys in key order until about compactionChunk deletions
-// are in the batch or the slice is done, then commits the deletions with
-// the advanced progress. On error p is stale: the caller re-reads it.
-func (s *Store) compactChunk(ctx context.Context, p *compactProgress) error {
-	db := s.eng.DB
-	type event struct {
-		key      []byte
-		rev, sub int64
-	}
-	var evs []event
+// eventSlice is the open slice of events, sorted by key and, per key,
+// newest first, kept between the batches that visit it.
+type eventSlice struct {
+	nextRev, nextSub int64 // where it starts
+	endRev, endSub   int64 // where the next one starts
+	evs              []sliceEvent
+}
+
+type sliceEvent struct {
+	key      []byte
+	rev, sub int64
+}
+
+// readSlice reads p's open slice of events, or the next one if none is
+// open, and sorts it.
+func readSlice(ctx context.Context, db *pebble.DB, p *compactProgress, sl *eventSlice) error {
+	*sl = eventSlice{nextRev: p.nextRev, nextSub: p.nextSub, endRev: p.endRev, endSub: p.endSub}
 	size := 0
-	endRev, endSub := p.endRev, p.endSub
 	last := p.target
-	if endRev != 0 {
-		last = endRev // the open slice, read again
+	if p.endRev != 0 {
+		last = p.endRev // the open slice, read again after a restart
 	}
 	err := walkEvents(ctx, db, p.nextRev, p.nextSub, last, func(_ *pebble.Iterator, rev, sub int64, key []byte) error {
 		if p.endRev != 0 {
 			if rev > p.endRev || rev == p.endRev && sub >= p.endSub {
 				return errChunkFull
 			}
-		} else if len(evs) >= eventsPerSlice || size >= maxSliceBytes {
-			endRev, endSub = rev, sub
+		} else if len(sl.evs) >= eventsPerSlice || size >= maxSliceBytes {
+			sl.endRev, sl.endSub = rev, sub
 			return errChunkFull
 		}
-		evs = append(evs, event{bytes.Clone(key), rev, sub})
+		sl.evs = append(sl.evs, sliceEvent{bytes.Clone(key), rev, sub})
 		size += len(key) + 40
 		return nil
 	})
 	if err != nil && err != errChunkFull {
 		return err
 	}
-	if endRev == 0 {
-		endRev, endSub = p.target+1, 0 // the last slice
+	if sl.endRev == 0 {
+		sl.endRev, sl.endSub = p.target+1, 0 // the last slice
 	}
 	// Per key, newest first: only a key's newest event in the slice can be
 	// its last change in the span.
-	slices.SortFunc(evs, func(a, b event) int {
+	slices.SortFunc(sl.evs, func(a, b sliceEvent) int {
 		if c := bytes.Compare(a.key, b.key); c != 0 {
 			return c
 		}
 		return cmp.Or(cmp.Compare(b.rev, a.rev), cmp.Compare(b.sub, a.sub))
 	})
+	return nil
+}
+
+// compactChunk goes on with p's open slice of events (sl, or read again),
+// or opens the next, and compacts its keys in key order until about
+// compactionChunk deletions are in the batch or the slice is done, then
+// commits the deletions with the advanced progress. On error p and sl are
+// stale: the caller re-reads p.
+func (s *Store) compactChunk(ctx context.Context, p *compactProgress, sl *eventSlice) error {
+	db := s.eng.DB
+	if sl.evs == nil || sl.nextRev != p.nextRev || sl.nextSub != p.nextSub {
+		if err := readSlice(ctx, db, p, sl); err != nil {
+			return err
+		}
+	}
+	evs, endRev, endSub := sl.evs, sl.endRev, sl.endSub
 	vit, err := db.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{storage.KeyspaceVersions},
 		UpperBound: storage.KeyspaceEnd(storage.KeyspaceVersions),

@@ -292,8 +292,12 @@ func TestCompactionStepwise(t *testing.T) {
 				t.Fatal(err)
 			}
 			crashAt := rng.IntN(8)
+			var sl eventSlice
 			for chunk := 0; p.nextRev <= p.target; chunk++ {
-				if err := a.s.compactChunk(context.Background(), p); err != nil {
+				if chunk%3 == 2 {
+					sl = eventSlice{} // read the open slice again, as after a restart
+				}
+				if err := a.s.compactChunk(context.Background(), p, &sl); err != nil {
 					t.Fatal(err)
 				}
 				checkHashes(t, a, rng, fmt.Sprintf("after chunk %d", chunk))
