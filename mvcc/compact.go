@@ -8,6 +8,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -20,6 +21,10 @@ import (
 // more versions to remove than this loses them in one range deletion. A
 // variable so that tests can make chunks small.
 var compactionChunk = 1000
+
+// compactionPause bounds the pause after each compaction batch, which is
+// as long as the batch took (etcd sleeps 10 ms every 1000 keys).
+const compactionPause = 10 * time.Millisecond
 
 // compactor removes versions made unreadable by compaction, in the
 // background and in bounded chunks, driven by the events of the revisions
@@ -236,11 +241,19 @@ func (s *Store) compactOnce(ctx context.Context, target int64) (KVHash, error) {
 	}
 	var sl eventSlice
 	for p.nextRev <= p.target {
-		if err := ctx.Err(); err != nil {
-			return KVHash{}, err // stopped: the progress is persisted
-		}
+		start := time.Now()
 		if err := s.compactChunk(ctx, p, &sl); err != nil {
 			return KVHash{}, err
+		}
+		// Leave writers the CPU and the commit pipeline for as long as
+		// the batch took (up to compactionPause): compaction runs at most
+		// about half the time, as etcd's compaction-sleep-interval paces.
+		t := time.NewTimer(min(time.Since(start), compactionPause))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return KVHash{}, ctx.Err() // stopped: the progress is persisted
+		case <-t.C:
 		}
 	}
 	return s.finishCompaction(p)
