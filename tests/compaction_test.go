@@ -74,7 +74,7 @@ func TestCompactionSurvivesKill(t *testing.T) {
 	finished := strings.Contains(p.stderr.String(), "finished scheduled compaction")
 	t.Logf("killed %s the background compaction had finished", map[bool]string{true: "after", false: "before"}[finished])
 
-	p = m.start(t)
+	m.start(t) // the test's cleanup kills it
 	cli = newClient(t, m)
 	defer cli.Close()
 	if _, err := cli.Get(ctx, "c/0001", clientv3.WithRev(compactAt-1)); err == nil || !strings.Contains(err.Error(), "compacted") {
