@@ -140,7 +140,9 @@ func Restore(cfg RestoreConfig) (info RestoreInfo, err error) {
 			kv.ModRevision = main
 			sub := int64(binary.BigEndian.Uint64(k[9:17]))
 			info.Versions++
-			return im.Add(kv, sub, tombstone, compacted)
+			// Events above the finished compaction: the compactor
+			// finds what the scheduled one removes through them.
+			return im.Add(kv, sub, tombstone, finished)
 		})
 	})
 	if err != nil {

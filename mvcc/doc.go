@@ -10,6 +10,13 @@
 //	'm' "rev"               -> current store revision
 //	'm' "compact"           -> compacted revision (reads below it fail with ErrCompacted)
 //	'm' "compact-done"      -> revision up to which old versions are physically removed
+//	'm' "compact-sum"       -> sum of the HashKV digests of the state at compact-done
+//	'm' "compact-progress"  -> a physical compaction in progress: its span, next event, sums
+//
+// Physical compaction is driven by the events of the revisions it compacts,
+// so its work is proportional to them, not to the keys in the store; it
+// computes the HashKV hash of each compaction in the same pass, and keeps
+// the sum HashKV starts from (see ReadTxn.HashKV).
 //
 // Writes go through a Batch that the apply loop owns (it also writes the
 // applied index into the same Pebble batch); reads go through a ReadTxn, a

@@ -158,6 +158,11 @@ var (
 	metaRev         = storage.MetaKey("rev")
 	metaCompact     = storage.MetaKey("compact")
 	metaCompactDone = storage.MetaKey("compact-done")
+	// metaCompactSum is the sum of the HashKV digests of the state at the
+	// compact-done revision (see stateSum).
+	metaCompactSum = storage.MetaKey("compact-sum")
+	// metaCompactProgress is a compaction in progress (compactProgress).
+	metaCompactProgress = storage.MetaKey("compact-progress")
 )
 
 func encodeInt(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }

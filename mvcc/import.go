@@ -27,8 +27,10 @@ func NewImporter(db *pebble.DB) *Importer { return &Importer{db: db, b: db.NewBa
 
 // Add writes one version: kv at revision (kv.ModRevision, sub), or a
 // tombstone of kv.Key there. Versions must come in revision order. Events
-// are written only above compacted: older ones are not kept (watchers from
-// there get ErrCompacted).
+// are written only above compacted, which must be the revision up to which
+// the source's compaction had finished: older ones are not kept (watchers
+// from there get ErrCompacted), and a compaction still to run finds the
+// versions it removes through their events.
 func (im *Importer) Add(kv *mvccpb.KeyValue, sub int64, tombstone bool, compacted int64) error {
 	rev := kv.ModRevision
 	rec := record{tombstone: tombstone}

@@ -34,8 +34,8 @@ type Store struct {
 
 	compactor *compactor
 
-	// hashes are the HashKV answers computed by the last compactions, each
-	// just before its versions were removed (see compactionHash).
+	// hashes are the HashKV answers computed by the last compactions, of
+	// the versions as they were before each removed any (see compactOnce).
 	hashes struct {
 		sync.Mutex
 		list []KVHash
@@ -78,14 +78,18 @@ func (s *Store) load() error {
 }
 
 // Restore replaces the store's content, as a snapshot install does: it
-// stops background compaction, runs install (which rewrites the store's
-// keys atomically), then reloads the revisions and resumes compaction.
-// Reads started before it see the old content, reads after it the new. The
-// caller must not write to the store meanwhile.
+// stops background compaction (at its next chunk boundary, without the
+// store's lock: reads and commits go on meanwhile), runs install (which
+// rewrites the store's keys atomically), then reloads the revisions and
+// resumes compaction. Reads started before it see the old content, reads
+// after it the new. The caller must not write to the store meanwhile.
 func (s *Store) Restore(install func() error) error {
+	s.mu.RLock()
+	c := s.compactor
+	s.mu.RUnlock()
+	c.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.compactor.close()
 	err := install()
 	if lerr := s.load(); err == nil {
 		err = lerr
