@@ -137,12 +137,11 @@ type Config struct {
 	// (etcd --grpc-keepalive-min-time). 0 means 5 s.
 	GRPCKeepAliveMinTime time.Duration
 	// GRPCKeepAliveInterval is how long a connection may be idle before
-	// the server pings it (etcd --grpc-keepalive-interval); 0 means 2 h,
-	// negative never pings.
+	// the server pings it (etcd --grpc-keepalive-interval); 0 means 2 h.
 	GRPCKeepAliveInterval time.Duration
 	// GRPCKeepAliveTimeout is how long the server waits for a ping's
 	// answer before it closes the connection (etcd
-	// --grpc-keepalive-timeout); 0 means 20 s, negative never pings.
+	// --grpc-keepalive-timeout); 0 means 20 s.
 	GRPCKeepAliveTimeout time.Duration
 
 	// WALDir is a separate directory for the Raft write-ahead log (etcd

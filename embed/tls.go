@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -99,7 +100,7 @@ func (c *Config) validateTLS() error {
 	}
 	for _, u := range c.ListenClientHTTPURLs {
 		for _, g := range c.ListenClientURLs {
-			if u.Host+u.Path == g.Host+g.Path {
+			if u.Host+u.Path == g.Host+g.Path && !strings.HasSuffix(u.Host, ":0") {
 				return fmt.Errorf("cannot bind both --listen-client-urls and --listen-client-http-urls on the same url %s", u.String())
 			}
 		}
@@ -332,9 +333,6 @@ func (s *Server) grpcServerOptions() []grpc.ServerOption {
 	}
 	if c.GRPCKeepAliveInterval > 0 && c.GRPCKeepAliveTimeout > 0 {
 		opts = append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{Time: c.GRPCKeepAliveInterval, Timeout: c.GRPCKeepAliveTimeout}))
-	} else {
-		// etcd sets no parameters then; gRPC's defaults ping after 2 h.
-		opts = append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Duration(math.MaxInt64)}))
 	}
 	return opts
 }

@@ -94,11 +94,11 @@ var flagGroups = []group{
 		{name: "max-concurrent-streams", kind: kindUint32, def: "4294967295", help: "Most concurrent gRPC streams per client connection.",
 			set: func(c *embed.Config, v parsed) { c.MaxConcurrentStreams = uint32(v.u) }},
 		{name: "grpc-keepalive-min-time", kind: kindDuration, def: "5s", help: "Shortest interval at which a client may ping the server.",
-			set: func(c *embed.Config, v parsed) { c.GRPCKeepAliveMinTime = v.d }},
-		{name: "grpc-keepalive-interval", kind: kindDuration, def: "2h0m0s", help: "Interval of server-to-client pings (0: off).",
-			set: func(c *embed.Config, v parsed) { c.GRPCKeepAliveInterval = offIfZero(v.d) }},
-		{name: "grpc-keepalive-timeout", kind: kindDuration, def: "20s", help: "Wait for a ping reply before closing the connection (0: off).",
-			set: func(c *embed.Config, v parsed) { c.GRPCKeepAliveTimeout = offIfZero(v.d) }},
+			set: func(c *embed.Config, v parsed) { c.GRPCKeepAliveMinTime = keepaliveMinTime(v.d) }},
+		{name: "grpc-keepalive-interval", kind: kindDuration, def: "2h0m0s", help: "Interval of server-to-client pings (0: gRPC's default, 2h).",
+			set: func(c *embed.Config, v parsed) { c.GRPCKeepAliveInterval = v.d }},
+		{name: "grpc-keepalive-timeout", kind: kindDuration, def: "20s", help: "Wait for a ping reply before closing the connection (0: gRPC's default, 20s).",
+			set: func(c *embed.Config, v parsed) { c.GRPCKeepAliveTimeout = v.d }},
 		{name: "socket-reuse-port", kind: kindBool, def: "false", yaml: yamlNone, help: "Set SO_REUSEPORT on listeners."},
 		{name: "socket-reuse-address", kind: kindBool, def: "false", yaml: yamlNone, help: "Set SO_REUSEADDR on listeners."},
 		{name: "enable-grpc-gateway", kind: kindBool, def: "true", help: "Serve the JSON/HTTP gateway to the gRPC API."},
@@ -313,11 +313,12 @@ var flagGroups = []group{
 	)},
 }
 
-// offIfZero maps etcd's 0 ("off") for a keepalive duration to
-// embed.Config's negative (its 0 means the default).
-func offIfZero(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
+// keepaliveMinTime maps etcd's --grpc-keepalive-min-time to
+// embed.Config's: etcd sets no enforcement policy for 0, so gRPC's default
+// of 5 minutes applies (embed.Config's 0 means etcd's default, 5 s).
+func keepaliveMinTime(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 5 * time.Minute
 	}
 	return d
 }
