@@ -63,7 +63,7 @@ type TLSConfig struct {
 
 // tlsHandshakeTimeout bounds a TLS handshake (and the wait for a plaintext
 // connection's first bytes), as etcd's listener since GHSA-6vch-q96h-7gc3.
-const tlsHandshakeTimeout = 10 * time.Second
+var tlsHandshakeTimeout = 10 * time.Second
 
 func secureScheme(u url.URL) bool { return u.Scheme == "https" || u.Scheme == "unixs" }
 

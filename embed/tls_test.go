@@ -288,3 +288,42 @@ func TestTLSBadInput(t *testing.T) {
 		})
 	}
 }
+
+// A client that opens a connection and sends nothing is disconnected
+// after the handshake timeout (GHSA-6vch-q96h-7gc3), on TLS and plaintext
+// listeners alike, and the listener keeps serving.
+func TestHandshakeTimeout(t *testing.T) {
+	defer func(d time.Duration) { tlsHandshakeTimeout = d }(tlsHandshakeTimeout)
+	tlsHandshakeTimeout = 200 * time.Millisecond
+	pki, err := testcerts.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t.TempDir())
+	cfg.ListenClientURLs = []url.URL{{Scheme: "https", Host: "127.0.0.1:0"}, {Scheme: "http", Host: "127.0.0.1:0"}}
+	cfg.ClientTLS = tlsutil.Info{CertFile: pki.Server.Cert, KeyFile: pki.Server.Key}
+	srv, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, ep := range srv.ClientEndpoints() {
+		conn, err := net.Dial("tcp", ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Far longer than the server's timeout: the server must close first.
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, err = conn.Read(make([]byte, 1))
+		conn.Close()
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("%s: a silent connection was not closed by the server", ep)
+		}
+	}
+	if err := put(srv.ClientEndpoints()[1:], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(srv.ClientEndpoints()[:1], tlsClient(t, pki, nil)); err != nil {
+		t.Fatal(err)
+	}
+}
