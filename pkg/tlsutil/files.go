@@ -92,29 +92,21 @@ func readAll(f *os.File) ([]byte, error) {
 // since the last load. A version that does not load keeps the previous
 // one in force.
 func (w *watched[T]) get() T {
-	changed := false
+	// Stat outside the lock: no I/O under it.
 	fis := make([]os.FileInfo, len(w.paths))
-	w.mu.Lock()
 	for i, p := range w.paths {
 		fi, err := os.Stat(p)
 		if err != nil {
 			// Missing for a moment (a rotation by delete and create):
 			// keep what we have.
-			val := w.mu.val
-			w.mu.Unlock()
-			return val
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return w.mu.val
 		}
 		fis[i] = fi
-		if !w.mu.stamps[i].same(fi) {
-			changed = true
-		}
 	}
-	if !changed {
-		val := w.mu.val
-		w.mu.Unlock()
-		return val
-	}
-	if w.mu.bad != nil && sameAll(w.mu.bad, fis) {
+	w.mu.Lock()
+	if sameAll(w.mu.stamps, fis) || (w.mu.bad != nil && sameAll(w.mu.bad, fis)) {
 		val := w.mu.val
 		w.mu.Unlock()
 		return val

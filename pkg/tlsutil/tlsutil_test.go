@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -241,5 +242,29 @@ func TestSelfCert(t *testing.T) {
 	pair2, _ := tlsutil.LoadKeyPair(again.CertFile, again.KeyFile)
 	if string(pair2.Certificate[0]) != string(pair.Certificate[0]) {
 		t.Fatal("the certificate was generated again")
+	}
+}
+
+// A certificate file that no longer parses (a rotation caught midway)
+// leaves the previous certificate in force.
+func TestBadReloadKeepsPrevious(t *testing.T) {
+	pki, err := testcerts.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := tlsutil.Info{CertFile: pki.Server.Cert, KeyFile: pki.Server.Key}.ServerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, cfg)
+	if err := os.WriteFile(pki.Server.Cert, []byte("-----BEGIN CERTIFICATE-----\ntruncated"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := dial(addr, clientCfg(t, pki, nil))
+	if err != nil {
+		t.Fatalf("after a bad rotation: %v", err)
+	}
+	if got := st.PeerCertificates[0].SerialNumber; got.Cmp(pki.Server.Serial) != 0 {
+		t.Fatalf("serial %v, want the previous %v", got, pki.Server.Serial)
 	}
 }
