@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,32 +157,70 @@ func TestTLSClusterPeerMutualTLS(t *testing.T) {
 	}
 }
 
-// A member whose peer certificate the others do not trust cannot join:
-// its connections are refused and it never serves.
-func TestTLSClusterUntrustedPeerRefused(t *testing.T) {
-	c := newTLSCluster(t, 3)
-	procs := make([]*proc, 3)
-	for i, m := range c.ms {
-		pair := c.pki.Server
-		if i == 2 {
-			pair = c.pki.Untrusted
-		}
-		procs[i] = m.start(t, c.initial, append(c.clientFlags(), c.peerMTLS(pair)...)...)
-	}
-	waitReady(t, procs[0])
-	waitReady(t, procs[1])
-	cli := c.client(t, c.ms[0].clientURL, c.ms[1].clientURL)
-	putN(t, cli, "k", 5)
-	eventually(t, "a rejected peer connection in n1's log", func() error {
-		if !strings.Contains(procs[0].stderr.String(), "rejected connection on peer endpoint") {
-			return fmt.Errorf("not yet")
-		}
-		return nil
-	})
-	select {
-	case <-procs[2].stderr.ready:
-		t.Fatalf("the member with an untrusted certificate became ready; stderr:\n%s", procs[2].stderr)
-	default:
+// A member whose peer certificate the others refuse cannot join: its
+// connections are refused and it never serves. Refused for an untrusted
+// CA, a certificate listed in --peer-crl-file, or a CN not in
+// --peer-cert-allowed-cn.
+func TestTLSClusterPeerRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		pair  func(c *tlsCluster) testcerts.Pair
+		flags func(c *tlsCluster) []string
+		// why is in n1's log of the rejected connection.
+		why string
+	}{
+		{"untrusted CA", func(c *tlsCluster) testcerts.Pair { return c.pki.Untrusted }, nil, "certificate signed by unknown authority"},
+		{"revoked", func(c *tlsCluster) testcerts.Pair {
+			p, err := c.pki.Issue("peer3", "cairn-server", []net.IP{net.ParseIP("127.0.0.1")}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.pki.Revoke(p.Serial); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, func(c *tlsCluster) []string { return []string{"--peer-crl-file", c.pki.CRL} }, "revoked"},
+		{"CN not allowed", func(c *tlsCluster) testcerts.Pair {
+			p, err := c.pki.Issue("intruder", "intruder", []net.IP{net.ParseIP("127.0.0.1")}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, func(c *tlsCluster) []string { return []string{"--peer-cert-allowed-cn", "cairn-server"} }, "client certificate authentication failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTLSCluster(t, 3)
+			odd := tc.pair(c)
+			var extra []string
+			if tc.flags != nil {
+				extra = tc.flags(c)
+			}
+			procs := make([]*proc, 3)
+			for i, m := range c.ms {
+				pair := c.pki.Server
+				if i == 2 {
+					pair = odd
+				}
+				procs[i] = m.start(t, c.initial, append(append(c.clientFlags(), c.peerMTLS(pair)...), extra...)...)
+			}
+			waitReady(t, procs[0])
+			waitReady(t, procs[1])
+			cli := c.client(t, c.ms[0].clientURL, c.ms[1].clientURL)
+			putN(t, cli, "k", 5)
+			eventually(t, "a rejected peer connection in n1's log", func() error {
+				for _, line := range strings.Split(procs[0].stderr.String(), "\n") {
+					if strings.Contains(line, "rejected connection on peer endpoint") && strings.Contains(line, tc.why) {
+						return nil
+					}
+				}
+				return fmt.Errorf("no rejection for %q yet; log:\n%s", tc.why, procs[0].stderr)
+			})
+			select {
+			case <-procs[2].stderr.ready:
+				t.Fatalf("the refused member became ready; stderr:\n%s", procs[2].stderr)
+			default:
+			}
+		})
 	}
 }
 
