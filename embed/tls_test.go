@@ -327,3 +327,46 @@ func TestHandshakeTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A unixs:// client URL serves TLS on a Unix socket, and the member's own
+// client (Lock and Election) reaches it.
+func TestUnixsClientURL(t *testing.T) {
+	pki, err := testcerts.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "c.sock")
+	cfg := testConfig(t.TempDir())
+	// clientv3 checks a unixs endpoint's certificate against the
+	// socket's file name, as etcd's own tests arrange.
+	sockCert, err := pki.Issue("sock", "cairn-server", nil, []string{"c.sock"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ListenClientURLs = []url.URL{{Scheme: "unixs", Host: sock}}
+	cfg.ClientTLS = tlsutil.Info{CertFile: sockCert.Cert, KeyFile: sockCert.Key, TrustedCAFile: pki.CA, ClientCertAuth: true}
+	srv, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cc := tlsClient(t, pki, &pki.Client)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"unixs://" + sock}, TLS: cc, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	// Lock runs over the member's client of itself, through the socket.
+	lease, err := cli.Grant(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (concClient{cc: cli.ActiveConnection()}).lock(ctx, "l", lease.ID); err != nil {
+		t.Fatalf("Lock through the member's own TLS client: %v", err)
+	}
+}
