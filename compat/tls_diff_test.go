@@ -4,15 +4,19 @@ package compat
 // the same results on both servers.
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -101,7 +105,9 @@ func TestTLSClientAuthMatchesEtcd(t *testing.T) {
 		{"revoked certificate", withCert(&pki.Revoked), false},
 	} {
 		c, e := handshake(cairnEps[0], tc.cfg), handshake(etcdEps[0], tc.cfg)
-		t.Logf("%s: cairn %q, etcd %q", tc.name, c, e)
+		if trace {
+			t.Logf("%s: cairn %q, etcd %q", tc.name, c, e)
+		}
 		if tc.exact && c != e || refused(c) != refused(e) {
 			t.Errorf("%s: cairn %q, etcd %q", tc.name, c, e)
 		}
@@ -127,5 +133,52 @@ func TestTLSClientAuthMatchesEtcd(t *testing.T) {
 	}
 	if c, e := put(cairnEps[0]), put(etcdEps[0]); c != e || c != "k=v" {
 		t.Errorf("put and get over TLS: cairn %q, etcd %q", c, e)
+	}
+}
+
+// The real etcdctl with the same certificates gets the same output from
+// both servers: served with a client certificate, refused without one or
+// with a revoked one.
+func TestEtcdctlTLSDiff(t *testing.T) {
+	bin := etcdctl(t)
+	pki, err := testcerts.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cairnEps, etcdEps := cluster.StartBothWith(t, cluster.Options{TLS: &cluster.TLS{CertFile: pki.Server.Cert, KeyFile: pki.Server.Key,
+		TrustedCAFile: pki.CA, CRLFile: pki.CRLDER, ClientCertAuth: true}})
+	run := func(ep string, args ...string) ctlResult {
+		cmd := exec.Command(bin, append([]string{"--endpoints=https://" + ep, "--dial-timeout=1s", "--command-timeout=2s"}, args...)...)
+		cmd.Env = ctlEnv()
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		exit := 0
+		if err := cmd.Run(); err != nil {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				t.Fatalf("run etcdctl: %v", err)
+			}
+			exit = ee.ExitCode()
+		}
+		return userView(ctlResult{Stdout: stdout.String(), Stderr: stderr.String(), Exit: exit})
+	}
+	withCert := func(p testcerts.Pair, args ...string) []string {
+		return append([]string{"--cacert=" + pki.CA, "--cert=" + p.Cert, "--key=" + p.Key}, args...)
+	}
+	for _, args := range [][]string{
+		withCert(pki.Client, "put", "k", "v"),
+		withCert(pki.Client, "get", "k", "-w", "json"),
+		withCert(pki.Root, "get", "k", "--print-value-only"),
+		{"--cacert=" + pki.CA, "get", "k"},
+		withCert(pki.Revoked, "get", "k"),
+		{"--insecure-transport=false", "--insecure-skip-tls-verify", "--cert=" + pki.Client.Cert, "--key=" + pki.Client.Key, "get", "k", "--print-value-only"},
+	} {
+		e, c := run(etcdEps[0], args...), run(cairnEps[0], args...)
+		if trace {
+			t.Logf("etcdctl %s\n%s", shellQuote(args), c)
+		}
+		if d := cmp.Diff(e, c); d != "" {
+			t.Errorf("etcdctl %s\netcd:\n%s\ncairn:\n%s", shellQuote(args), e, c)
+		}
 	}
 }
