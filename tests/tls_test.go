@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -284,5 +285,42 @@ func TestTLSBadFlags(t *testing.T) {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Errorf("%q: data dir created (%v)", tc.args, err)
 		}
+	}
+}
+
+// openssl s_client sees the version and cipher-suite restrictions:
+// TLS 1.3 refused under --tls-max-version TLS1.2, only the allowed suite
+// negotiated, the certificate chain verified against the CA.
+func TestTLSOpensslRestrictions(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Fatal("openssl is needed (.ci/run installs it)")
+	}
+	pki, err := testcerts.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMember(t, "--cert-file", pki.Server.Cert, "--key-file", pki.Server.Key, "--tls-max-version", "TLS1.2",
+		"--cipher-suites", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384")
+	m.clientURL = strings.Replace(m.clientURL, "http://", "https://", 1)
+	m.start(t)
+	addr := strings.TrimPrefix(m.clientURL, "https://")
+	sclient := func(args ...string) (string, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, openssl, append([]string{"s_client", "-connect", addr, "-CAfile", pki.CA, "-servername", "localhost"}, args...)...)
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		return string(out), err == nil
+	}
+	out, ok := sclient("-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384")
+	if !ok || !strings.Contains(out, "ECDHE-ECDSA-AES256-GCM-SHA384") || !strings.Contains(out, "Verify return code: 0 (ok)") {
+		t.Fatalf("allowed version and suite: ok=%v\n%s", ok, out)
+	}
+	if out, ok := sclient("-tls1_3"); ok || !strings.Contains(out, "alert protocol version") {
+		t.Fatalf("TLS 1.3 under --tls-max-version TLS1.2: ok=%v\n%s", ok, out)
+	}
+	if out, ok := sclient("-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"); ok || !strings.Contains(out, "handshake failure") {
+		t.Fatalf("a suite not in --cipher-suites: ok=%v\n%s", ok, out)
 	}
 }
