@@ -139,7 +139,11 @@ func (c *Config) validateTLS() error {
 			return fmt.Errorf("--%sclient-cert-file and --%sclient-key-file must both be set (cert: %q, key: %q)", p, p, i.ClientCertFile, i.ClientKeyFile)
 		}
 		if len(i.AllowedCNs) > 0 && len(i.AllowedHostnames) > 0 {
-			return fmt.Errorf("--peer-cert-allowed-cn and --peer-cert-allowed-hostname are mutually exclusive (cns=%q, hostnames=%q)", i.AllowedCNs, i.AllowedHostnames)
+			cn, host := "--peer-cert-allowed-cn", "--peer-cert-allowed-hostname"
+			if p == "" {
+				cn, host = "ClientTLS.AllowedCNs", "--client-cert-allowed-hostname"
+			}
+			return fmt.Errorf("%s and %s are mutually exclusive (cns=%q, hostnames=%q)", cn, host, i.AllowedCNs, i.AllowedHostnames)
 		}
 		if i.Empty() && !side.auto {
 			for _, u := range side.urls {
