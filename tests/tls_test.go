@@ -118,7 +118,8 @@ func putN(t *testing.T, cli *clientv3.Client, prefix string, n int) {
 
 // A 3-member cluster with peer and client mutual TLS replicates, fails
 // over when its leader is killed, and the old leader, restarted after the
-// log was compacted past it, catches up by a snapshot streamed over TLS.
+// log was compacted past it, catches up by a snapshot streamed over TLS;
+// the certificate files are replaced under the running members meanwhile.
 func TestTLSClusterPeerMutualTLS(t *testing.T) {
 	c := newTLSCluster(t, 3)
 	procs := make([]*proc, 3)
@@ -134,6 +135,13 @@ func TestTLSClusterPeerMutualTLS(t *testing.T) {
 	}
 	cli := c.client(t, eps...)
 	putN(t, cli, "before", 20)
+
+	// Rotate the certificate every member serves and presents (they share
+	// the files): connections made from now on use the new one.
+	rotated, err := c.pki.Issue("server", "cairn-server-rotated", []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	leader := c.leader(t, []int{0, 1, 2})
 	procs[leader].kill(t)
@@ -155,6 +163,18 @@ func TestTLSClusterPeerMutualTLS(t *testing.T) {
 	waitSameState(t, survivors, c.client(t, m.clientURL))
 	if !strings.Contains(procs[leader].stderr.String(), "received snapshot") {
 		t.Errorf("the restarted member caught up without a snapshot; stderr:\n%s", procs[leader].stderr)
+	}
+	// Every peer listener now serves the rotated certificate.
+	for _, m := range c.ms {
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(m.peerURL, "https://"), c.tlsConfig(t, rotated))
+		if err != nil {
+			t.Fatalf("%s peer listener: %v", m.name, err)
+		}
+		got := conn.ConnectionState().PeerCertificates[0]
+		conn.Close()
+		if got.SerialNumber.Cmp(rotated.Serial) != 0 {
+			t.Errorf("%s serves certificate %v (CN %s), want the rotated %v", m.name, got.SerialNumber, got.Subject.CommonName, rotated.Serial)
+		}
 	}
 }
 
