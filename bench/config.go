@@ -49,6 +49,10 @@ type Config struct {
 	Timeout time.Duration
 	// Progress is the interval of progress lines (--progress; 0: none).
 	Progress time.Duration
+	// CACert verifies the servers' certificates, and Cert and Key are the
+	// client certificate and its key (--cacert, --cert, --key, as etcd's tool); any of
+	// them connects with TLS.
+	CACert, Cert, CertKey string
 
 	// Command is one of Commands.
 	Command string

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/cairn-kv/cairn/pkg/tlsutil"
 )
 
 // Run dials the endpoints, runs cfg's command and returns its result.
@@ -70,7 +73,16 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 }
 
 func dial(ctx context.Context, cfg Config, endpoint string) (*clientv3.Client, error) {
+	var tlsCfg *tls.Config
+	if cfg.CACert != "" || cfg.Cert != "" || cfg.CertKey != "" {
+		mk, err := tlsutil.Info{CertFile: cfg.Cert, KeyFile: cfg.CertKey, TrustedCAFile: cfg.CACert}.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("bench: TLS (--cacert, --cert, --key): %w", err)
+		}
+		tlsCfg = mk()
+	}
 	c, err := clientv3.New(clientv3.Config{
+		TLS:         tlsCfg,
 		Endpoints:   []string{endpoint},
 		DialTimeout: cfg.DialTimeout,
 		Logger:      zap.NewNop(),

@@ -26,7 +26,11 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	etcd, err := clientv3.New(cfg.etcdConfig())
+	ec, err := cfg.etcdConfig()
+	if err != nil {
+		return nil, err
+	}
+	etcd, err := clientv3.New(ec)
 	if err != nil {
 		return nil, fmt.Errorf("client: connect to %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}

@@ -63,8 +63,19 @@ type Config struct {
 	RejectOldCluster bool
 
 	// TLS, if set, is used for every endpoint (and https:// endpoints
-	// require it).
+	// require it, or CACert).
 	TLS *tls.Config
+	// CACert is a PEM file of the CAs that verify the servers'
+	// certificates (etcdctl --cacert). Setting it, Cert or ServerName
+	// turns TLS on (on top of TLS, if that is set too).
+	CACert string
+	// Cert and Key are the PEM files of the client certificate and its
+	// key (etcdctl --cert, --key), for servers that require one
+	// (--client-cert-auth). With auth, the certificate's CN is the user.
+	Cert, Key string
+	// ServerName is the name the servers' certificates must be valid for;
+	// empty means the host of the endpoint dialled.
+	ServerName string
 	// DialOptions are appended to clientv3's own gRPC dial options, for
 	// interceptors or a custom connect backoff.
 	DialOptions []grpc.DialOption
@@ -111,14 +122,26 @@ func (c *Config) Validate() error {
 			return &FieldError{Source: "config", Field: n.name, Reason: fmt.Sprintf("%d bytes is outside [0, %d]", n.v, math.MaxInt32)}
 		}
 	}
+	if (c.Cert == "") != (c.Key == "") {
+		field := "Cert"
+		if c.Cert != "" {
+			field = "Key"
+		}
+		return &FieldError{Source: "config", Field: field, Reason: "Cert and Key must be set together"}
+	}
 	if c.Password != "" && c.Username == "" {
 		return &FieldError{Source: "config", Field: "Password", Reason: "set without a Username"}
 	}
 	return nil
 }
 
-// etcdConfig is the clientv3.Config that c describes.
-func (c *Config) etcdConfig() clientv3.Config {
+// etcdConfig is the clientv3.Config that c describes; it reads the TLS
+// files.
+func (c *Config) etcdConfig() (clientv3.Config, error) {
+	tlsCfg, err := c.tlsConfig()
+	if err != nil {
+		return clientv3.Config{}, err
+	}
 	return clientv3.Config{
 		Endpoints:            c.Endpoints,
 		DialTimeout:          c.DialTimeout,
@@ -130,8 +153,8 @@ func (c *Config) etcdConfig() clientv3.Config {
 		Username:             c.Username,
 		Password:             c.Password,
 		RejectOldCluster:     c.RejectOldCluster,
-		TLS:                  c.TLS,
+		TLS:                  tlsCfg,
 		DialOptions:          c.DialOptions,
 		Logger:               zapLogger(c.Logger),
-	}
+	}, nil
 }

@@ -74,6 +74,18 @@ var settings = []setting{
 	{key: "PermitWithoutStream", env: "CAIRN_PERMIT_WITHOUT_STREAM",
 		parse:  func(c *Config, v string) (err error) { c.PermitWithoutStream, err = parseBool(v); return },
 		format: func(c *Config) string { return formatBool(c.PermitWithoutStream) }},
+	{key: "CACert", env: "CAIRN_CACERT",
+		parse:  func(c *Config, v string) error { c.CACert = v; return nil },
+		format: func(c *Config) string { return c.CACert }},
+	{key: "Cert", env: "CAIRN_CERT",
+		parse:  func(c *Config, v string) error { c.Cert = v; return nil },
+		format: func(c *Config) string { return c.Cert }},
+	{key: "Key", env: "CAIRN_KEY",
+		parse:  func(c *Config, v string) error { c.Key = v; return nil },
+		format: func(c *Config) string { return c.Key }},
+	{key: "ServerName", env: "CAIRN_SERVER_NAME",
+		parse:  func(c *Config, v string) error { c.ServerName = v; return nil },
+		format: func(c *Config) string { return c.ServerName }},
 }
 
 func lookupSetting(key string) (setting, bool) {
@@ -108,6 +120,8 @@ func settingKeys() string {
 //	Username, Password    text                                  (Config.Username, Password)
 //	RejectOldCluster      true/false (also 1/0, t/f)            (Config.RejectOldCluster)
 //	PermitWithoutStream   true/false                            (Config.PermitWithoutStream)
+//	CACert, Cert, Key     PEM file paths (turn TLS on)          (Config.CACert, Cert, Key)
+//	ServerName            name the server certificate is for    (Config.ServerName)
 //
 // Spaces around keys and values are ignored. A value that contains a comma
 // or a double quote, or starts or ends with a space, is written in double

@@ -184,7 +184,7 @@ func TestConfigFromLookup(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "CAIRN_CONNECTION_STRING: DialTimeout: ") {
 		t.Errorf("bad CAIRN_CONNECTION_STRING: error = %v", err)
 	}
-	if got := client.EnvVars(); len(got) != 10 || got[0] != "CAIRN_ENDPOINTS" {
+	if got := client.EnvVars(); len(got) != 14 || got[0] != "CAIRN_ENDPOINTS" {
 		t.Errorf("EnvVars() = %q", got)
 	}
 }

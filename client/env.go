@@ -34,6 +34,8 @@ func EnvVars() []string {
 //	CAIRN_USERNAME, CAIRN_PASSWORD                                    (Username, Password)
 //	CAIRN_REJECT_OLD_CLUSTER      true/false                          (RejectOldCluster)
 //	CAIRN_PERMIT_WITHOUT_STREAM   true/false                          (PermitWithoutStream)
+//	CAIRN_CACERT, CAIRN_CERT, CAIRN_KEY  PEM file paths               (CACert, Cert, Key)
+//	CAIRN_SERVER_NAME             server certificate name             (ServerName)
 //
 // Unset and empty variables leave their field zero, so New applies the
 // defaults. A bad value fails with a *FieldError naming the variable.

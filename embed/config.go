@@ -40,9 +40,13 @@ type Config struct {
 	// Dir is the data directory (etcd --data-dir). Default: "<Name>.cairn".
 	Dir string
 
-	// ListenClientURLs are the URLs the client gRPC service listens on
-	// (etcd --listen-client-urls). Only http:// and unix:// schemes are served.
+	// ListenClientURLs are the URLs the client gRPC service (and the HTTP
+	// endpoints, unless ListenClientHTTPURLs is set) listens on (etcd
+	// --listen-client-urls): http://, https://, unix:// or unixs://.
 	ListenClientURLs []url.URL
+	// ListenClientHTTPURLs, if set, serve the HTTP endpoints alone, and
+	// ListenClientURLs then serve gRPC alone (etcd --listen-client-http-urls).
+	ListenClientHTTPURLs []url.URL
 	// AdvertiseClientURLs are the client URLs announced to the cluster
 	// (etcd --advertise-client-urls). Default: ListenClientURLs.
 	AdvertiseClientURLs []url.URL
@@ -111,7 +115,7 @@ type Config struct {
 	// (etcd --metrics): "basic", or "extensive" to add the
 	// grpc_server_handling_seconds histogram. Default "basic".
 	Metrics string
-	// ListenMetricsURLs are extra http:// or unix:// URLs that serve only
+	// ListenMetricsURLs are extra http(s):// or unix(s):// URLs that serve only
 	// /metrics and the health endpoints (/health, /livez, /readyz), as
 	// etcd --listen-metrics-urls; the client URLs serve them too.
 	ListenMetricsURLs []url.URL
@@ -121,6 +125,24 @@ type Config struct {
 	// absent takes etcd's default. Cairn acts on FastLeaseKeepAlive and
 	// PriorityRequest (and AllAlpha, AllBeta); it accepts the others.
 	FeatureGates map[string]bool
+	// TLS of the client, peer and metrics listeners and of connections to
+	// peers: see tls.go.
+	TLSConfig
+
+	// MaxConcurrentStreams is the most concurrent gRPC streams per client
+	// connection (etcd --max-concurrent-streams). 0 means no limit.
+	MaxConcurrentStreams uint32
+	// GRPCKeepAliveMinTime is the shortest interval at which a client may
+	// ping the server; a client that pings more often is disconnected
+	// (etcd --grpc-keepalive-min-time). 0 means 5 s.
+	GRPCKeepAliveMinTime time.Duration
+	// GRPCKeepAliveInterval is how long a connection may be idle before
+	// the server pings it (etcd --grpc-keepalive-interval); 0 means 2 h.
+	GRPCKeepAliveInterval time.Duration
+	// GRPCKeepAliveTimeout is how long the server waits for a ping's
+	// answer before it closes the connection (etcd
+	// --grpc-keepalive-timeout); 0 means 20 s.
+	GRPCKeepAliveTimeout time.Duration
 
 	// WALDir is a separate directory for the Raft write-ahead log (etcd
 	// --wal-dir), such as one on its own device. Default: wal/ in Dir.
@@ -221,6 +243,18 @@ func (c *Config) EnsureDefaults() {
 	if c.AutoCompactionMode == "" {
 		c.AutoCompactionMode = compactor.ModePeriodic
 	}
+	if c.SelfSignedCertValidity == 0 {
+		c.SelfSignedCertValidity = 1
+	}
+	if c.GRPCKeepAliveMinTime == 0 {
+		c.GRPCKeepAliveMinTime = 5 * time.Second
+	}
+	if c.GRPCKeepAliveInterval == 0 {
+		c.GRPCKeepAliveInterval = 2 * time.Hour
+	}
+	if c.GRPCKeepAliveTimeout == 0 {
+		c.GRPCKeepAliveTimeout = 20 * time.Second
+	}
 }
 
 // Validate reports the first invalid field, naming it as etcd's flag.
@@ -237,15 +271,8 @@ func (c *Config) Validate() error {
 	if c.ElectionMs > 50000 {
 		return fmt.Errorf("--election-timeout[%vms] is too long, and should be set less than 50 seconds", c.ElectionMs)
 	}
-	for _, u := range append(append([]url.URL{}, c.ListenClientURLs...), c.ListenPeerURLs...) {
-		if u.Scheme != "http" && u.Scheme != "unix" && u.Scheme != "unixs" {
-			return fmt.Errorf("listen URL %q: scheme %q is not supported (want http or unix)", u.String(), u.Scheme)
-		}
-	}
-	for _, u := range c.ListenMetricsURLs {
-		if u.Scheme != "http" && u.Scheme != "unix" && u.Scheme != "unixs" {
-			return fmt.Errorf("--listen-metrics-urls: %q: scheme %q is not supported (want http or unix)", u.String(), u.Scheme)
-		}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	switch c.AutoCompactionMode {
 	case compactor.ModePeriodic, compactor.ModeRevision:

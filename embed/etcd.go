@@ -2,6 +2,7 @@ package embed
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,12 +40,17 @@ type Server struct {
 	http *http.Server
 	peer *http.Server
 
+	// tls holds the listeners' and dials' TLS configurations (tls.go).
+	tls listenerTLS
+
 	clientMuxes []*connMux
-	peerMuxes   []*connMux
-	peerGRPC    *grpc.Server
-	// metricsListeners serve metricsHTTP (--listen-metrics-urls).
-	metricsListeners []net.Listener
-	metricsHTTP      *http.Server
+	// clientHTTPMuxes serve HTTP alone (--listen-client-http-urls).
+	clientHTTPMuxes []*connMux
+	peerMuxes       []*connMux
+	peerGRPC        *grpc.Server
+	// metricsMuxes serve metricsHTTP (--listen-metrics-urls).
+	metricsMuxes []*connMux
+	metricsHTTP  *http.Server
 
 	ready   chan struct{}
 	closing chan struct{} // closed when Close begins
@@ -76,27 +82,13 @@ func Start(cfg Config) (*Server, error) {
 }
 
 func (s *Server) start() error {
-	// Listen first: a port in use fails before the data dir is touched.
-	for _, u := range s.cfg.ListenClientURLs {
-		l, err := listen(u)
-		if err != nil {
-			return fmt.Errorf("listen on client URL %s: %w", u.String(), err)
-		}
-		s.clientMuxes = append(s.clientMuxes, newConnMux(l))
+	// TLS files, then listeners: a bad file or a port in use fails before
+	// the data dir is opened.
+	if err := s.setupTLS(); err != nil {
+		return err
 	}
-	for _, u := range s.cfg.ListenPeerURLs {
-		l, err := listen(u)
-		if err != nil {
-			return fmt.Errorf("listen on peer URL %s: %w", u.String(), err)
-		}
-		s.peerMuxes = append(s.peerMuxes, newConnMux(l))
-	}
-	for _, u := range s.cfg.ListenMetricsURLs {
-		l, err := listen(u)
-		if err != nil {
-			return fmt.Errorf("listen on metrics URL %s: %w", u.String(), err)
-		}
-		s.metricsListeners = append(s.metricsListeners, l)
+	if err := s.listenAll(); err != nil {
+		return err
 	}
 	initial, err := ParseInitialCluster(s.cfg.InitialCluster)
 	if err != nil {
@@ -132,6 +124,7 @@ func (s *Server) start() error {
 		FeatureGates:            s.cfg.FeatureGates,
 		WALDir:                  s.cfg.WALDir,
 		MaxWALs:                 s.cfg.maxWALs(),
+		PeerTLS:                 s.tls.peerDial,
 		Logger:                  s.lg,
 	})
 	if err != nil {
@@ -139,22 +132,23 @@ func (s *Server) start() error {
 	}
 	s.grpc = api.NewServer(s.member, api.Options{MaxRequestBytes: s.cfg.MaxRequestBytes, MaxTxnOps: s.cfg.MaxTxnOps,
 		ProgressNotifyInterval: s.cfg.WatchProgressNotifyInterval, Logger: s.lg,
-		Metrics: s.member.MetricsRegisterer(), HandlingTime: s.cfg.Metrics == MetricsExtensive, Self: &s.self})
+		Metrics: s.member.MetricsRegisterer(), HandlingTime: s.cfg.Metrics == MetricsExtensive, Self: &s.self,
+		ServerOptions: s.grpcServerOptions()})
 	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 	s.peer = &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
-	for _, m := range s.clientMuxes {
+	for _, m := range append(append([]*connMux{}, s.clientMuxes...), s.clientHTTPMuxes...) {
 		s.serve(func() error { return s.grpc.Serve(m.grpc) })
 		s.serve(func() error { return s.http.Serve(m.http) })
 	}
-	s.peerGRPC = grpc.NewServer(server.PeerServerOptions()...)
+	s.peerGRPC = grpc.NewServer(append(server.PeerServerOptions(), grpc.Creds(handshaken{}))...)
 	s.member.RegisterPeerService(s.peerGRPC)
 	for _, m := range s.peerMuxes {
 		s.serve(func() error { return s.peerGRPC.Serve(m.grpc) })
 		s.serve(func() error { return s.peer.Serve(m.http) })
 	}
 	s.metricsHTTP = &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second}
-	for _, l := range s.metricsListeners {
-		s.serve(func() error { return s.metricsHTTP.Serve(l) })
+	for _, m := range s.metricsMuxes {
+		s.serve(func() error { return s.metricsHTTP.Serve(m.http) })
 	}
 	s.wg.Add(1)
 	go func() {
@@ -190,7 +184,15 @@ func (s *Server) dialSelf() error {
 	if addr.Network() == "unix" {
 		ep = "unix://" + ep
 	}
+	var tlsCfg *tls.Config
+	if s.clientMuxes[0].tls != nil {
+		tlsCfg = s.tls.selfDial
+		if addr.Network() == "unix" {
+			ep = "unixs://" + addr.String()
+		}
+	}
 	c, err := clientv3.New(clientv3.Config{
+		TLS:         tlsCfg,
 		Endpoints:   []string{ep},
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
@@ -264,9 +266,9 @@ func (s *Server) ClientEndpoints() []string {
 // MetricsEndpoints lists the --listen-metrics-urls listeners' addresses,
 // with real ports when a URL asked for port 0.
 func (s *Server) MetricsEndpoints() []string {
-	out := make([]string, 0, len(s.metricsListeners))
-	for _, l := range s.metricsListeners {
-		out = append(out, l.Addr().String())
+	out := make([]string, 0, len(s.metricsMuxes))
+	for _, m := range s.metricsMuxes {
+		out = append(out, m.Addr().String())
 	}
 	return out
 }
@@ -293,7 +295,7 @@ func (s *Server) advertiseClientURLs() []string {
 	out := make([]string, 0, len(s.clientMuxes))
 	for i, m := range s.clientMuxes {
 		u := s.cfg.ListenClientURLs[i]
-		if u.Scheme == "http" {
+		if u.Scheme == "http" || u.Scheme == "https" {
 			u.Host = m.root.Addr().String()
 		}
 		out = append(out, u.String())
@@ -328,7 +330,13 @@ func (s *Server) closeAll() error {
 	for _, m := range s.clientMuxes {
 		m.Close()
 	}
+	for _, m := range s.clientHTTPMuxes {
+		m.Close()
+	}
 	for _, m := range s.peerMuxes {
+		m.Close()
+	}
+	for _, m := range s.metricsMuxes {
 		m.Close()
 	}
 	if s.http != nil {
@@ -339,9 +347,6 @@ func (s *Server) closeAll() error {
 	}
 	if s.metricsHTTP != nil {
 		s.metricsHTTP.Close()
-	}
-	for _, l := range s.metricsListeners {
-		l.Close() // if never served
 	}
 	var err error
 	if s.member != nil {

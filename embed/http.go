@@ -25,8 +25,14 @@ func (s *Server) httpHandler() http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return mux
+	// No endpoint here reads a body; the JSON gateway's requests are
+	// bounded as gRPC's (--max-request-bytes plus framing).
+	return http.MaxBytesHandler(mux, int64(s.cfg.MaxRequestBytes)+maxBodyOverheadBytes)
 }
+
+// maxBodyOverheadBytes is the room above --max-request-bytes an HTTP
+// request body gets, for JSON's encoding of the request.
+const maxBodyOverheadBytes = 512 * 1024
 
 // peerHandler serves the peer port; until clustering it answers /version
 // only, so the port is held and identifies a Cairn member.
@@ -36,5 +42,5 @@ func (s *Server) peerHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(s.versionJSON())
 	})
-	return mux
+	return http.MaxBytesHandler(mux, 64*1024)
 }

@@ -2,13 +2,15 @@ package embed
 
 import (
 	"bufio"
+	"crypto/tls"
+	"log/slog"
 	"net"
 	"net/url"
 	"sync"
 	"time"
 )
 
-// listen opens a listener for an http:// or unix:// URL.
+// listen opens a listener for an http(s):// or unix(s):// URL.
 func listen(u url.URL) (net.Listener, error) {
 	switch u.Scheme {
 	case "unix", "unixs":
@@ -18,17 +20,45 @@ func listen(u url.URL) (net.Listener, error) {
 	}
 }
 
-// connMux splits one listener between gRPC (HTTP/2, which opens with the
-// "PRI * HTTP/2.0" preface) and plain HTTP/1 (health, version, metrics),
-// as etcd serves both on its client port.
+// routes says which servers a listener feeds.
+type routes int
+
+const (
+	routeBoth routes = iota // gRPC and HTTP: client URLs (as etcd), peer URLs
+	routeGRPC               // gRPC alone: client URLs when --listen-client-http-urls is set
+	routeHTTP               // HTTP alone: --listen-client-http-urls, --listen-metrics-urls
+)
+
+// connMux accepts connections on one listener, does the TLS handshake if
+// the listener is TLS, and splits them between gRPC and HTTP, as etcd
+// serves both on its client port. A plaintext connection is gRPC if it
+// opens with HTTP/2's "PRI * HTTP/2.0" preface; a TLS one if it
+// negotiated ALPN "h2" (HTTP/2 over TLS requires ALPN, RFC 9113 §3.2).
+//
+// Each connection's handshake (or first bytes) runs on its own goroutine,
+// bounded by tlsHandshakeTimeout, so a slow or silent client never holds
+// up the others; a failed handshake is logged and the connection closed.
 type connMux struct {
 	root       net.Listener
+	tls        *tls.Config // nil: plaintext
+	routes     routes
+	what       string // "client", "peer", "metrics": for logs
+	lg         *slog.Logger
 	grpc, http *chanListener
 	wg         sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		closed bool
+		// pending are connections not yet handed to a server; Close
+		// closes them.
+		pending map[net.Conn]struct{}
+	}
 }
 
-func newConnMux(l net.Listener) *connMux {
-	m := &connMux{root: l, grpc: newChanListener(l.Addr()), http: newChanListener(l.Addr())}
+func newConnMux(l net.Listener, tlsCfg *tls.Config, r routes, what string, lg *slog.Logger) *connMux {
+	m := &connMux{root: l, tls: tlsCfg, routes: r, what: what, lg: lg, grpc: newChanListener(l.Addr()), http: newChanListener(l.Addr())}
+	m.mu.pending = map[net.Conn]struct{}{}
 	m.wg.Add(1)
 	go m.serve()
 	return m
@@ -43,33 +73,80 @@ func (m *connMux) serve() {
 			m.http.Close()
 			return
 		}
+		m.mu.Lock()
+		if m.mu.closed {
+			m.mu.Unlock()
+			c.Close()
+			continue
+		}
+		m.mu.pending[c] = struct{}{}
+		m.wg.Add(1)
+		m.mu.Unlock()
 		go m.dispatch(c)
 	}
 }
 
 func (m *connMux) dispatch(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
-	head, err := br.Peek(3)
-	_ = c.SetReadDeadline(time.Time{})
-	if err != nil {
+	defer m.wg.Done()
+	conn, toGRPC, ok := m.classify(c)
+	m.mu.Lock()
+	delete(m.mu.pending, c)
+	m.mu.Unlock()
+	switch {
+	case !ok:
 		c.Close()
-		return
-	}
-	pc := &peekedConn{Conn: c, r: br}
-	if string(head) == "PRI" {
-		m.grpc.deliver(pc)
-	} else {
-		m.http.deliver(pc)
+	case toGRPC && m.routes != routeHTTP:
+		m.grpc.deliver(conn)
+	case !toGRPC && m.routes != routeGRPC:
+		m.http.deliver(conn)
+	default:
+		conn.Close()
 	}
 }
 
-// Close stops accepting and waits for the accept loop.
+// classify handshakes and reads enough of c to route it.
+func (m *connMux) classify(c net.Conn) (conn net.Conn, toGRPC, ok bool) {
+	_ = c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	if m.tls != nil {
+		tc := tls.Server(c, m.tls)
+		if err := tc.Handshake(); err != nil {
+			m.lg.Warn("rejected connection on "+m.what+" endpoint", "remote-addr", c.RemoteAddr().String(), "error", err)
+			return nil, false, false
+		}
+		_ = c.SetDeadline(time.Time{})
+		return tc, tc.ConnectionState().NegotiatedProtocol == "h2", true
+	}
+	if m.routes == routeHTTP {
+		_ = c.SetDeadline(time.Time{})
+		return c, false, true
+	}
+	br := bufio.NewReader(c)
+	head, err := br.Peek(3)
+	_ = c.SetDeadline(time.Time{})
+	if err != nil {
+		return nil, false, false
+	}
+	return &peekedConn{Conn: c, r: br}, string(head) == "PRI", true
+}
+
+// Close stops accepting, closes the connections not yet handed to a
+// server, and waits for its goroutines.
 func (m *connMux) Close() error {
 	err := m.root.Close()
+	m.mu.Lock()
+	m.mu.closed = true
+	for c := range m.mu.pending {
+		c.Close()
+	}
+	m.mu.Unlock()
+	m.grpc.Close()
+	m.http.Close()
 	m.wg.Wait()
 	return err
 }
+
+// Addr is the listener's address.
+func (m *connMux) Addr() net.Addr { return m.root.Addr() }
 
 type peekedConn struct {
 	net.Conn

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"time"
@@ -57,6 +58,9 @@ type Config struct {
 	// MaxWALs how many released segment files it keeps (0: all).
 	WALDir  string
 	MaxWALs int
+	// PeerTLS, if set, yields the TLS configuration of each new
+	// connection to an https peer URL (etcd --peer-cert-file, ...).
+	PeerTLS func() *tls.Config
 	Logger  *slog.Logger
 }
 

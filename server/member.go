@@ -181,7 +181,7 @@ func (m *Member) start() error {
 		Snapshot:        m.receiveSnapshot,
 		SentBytes:       m.metrics.sentBytes,
 		ReceivedBytes:   m.metrics.receivedBytes,
-	}, m.lg)
+	}, m.lg, m.cfg.PeerTLS)
 	m.node, err = raftnode.Start(raftnode.Config{
 		ID:             cluster.LocalID,
 		Voters:         voters,
@@ -428,7 +428,7 @@ func (m *Member) join() (*membership.Cluster, []membership.Member, error) {
 		}
 		for _, u := range urls {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			info, err := transport.FetchBootstrap(ctx, u)
+			info, err := transport.FetchBootstrap(ctx, u, m.cfg.PeerTLS)
 			cancel()
 			if err != nil {
 				lastErr = err

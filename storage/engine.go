@@ -202,7 +202,9 @@ func checkDataDir(dir string) (fresh bool, format int, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, markerFile))
 	if errors.Is(err, os.ErrNotExist) {
 		for _, e := range entries {
-			if e.Name() != dbDir && e.Name() != WALDirName {
+			// fixtures/ holds the certificates --auto-tls and
+			// --peer-auto-tls generate before the first start, as etcd's.
+			if e.Name() != dbDir && e.Name() != WALDirName && e.Name() != "fixtures" {
 				if e.Name() == "member" {
 					return false, 0, fmt.Errorf("%w: %s holds an etcd data dir (member/); cairn does not read etcd's files", ErrForeignDataDir, dir)
 				}

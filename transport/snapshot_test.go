@@ -32,7 +32,7 @@ func serve(t *testing.T, id uint64, h Handlers) string {
 		t.Fatal(err)
 	}
 	s := grpc.NewServer(grpc.ForceServerCodec(codec.Codec{}), grpc.MaxRecvMsgSize(1<<30))
-	New(id, h, slog.New(slog.NewTextHandler(io.Discard, nil))).Register(s)
+	New(id, h, slog.New(slog.NewTextHandler(io.Discard, nil)), nil).Register(s)
 	go s.Serve(l)
 	t.Cleanup(s.Stop)
 	return l.Addr().String()
@@ -40,7 +40,7 @@ func serve(t *testing.T, id uint64, h Handlers) string {
 
 func sender(t *testing.T, to uint64, addr string) *Transport {
 	t.Helper()
-	tr := New(1, Handlers{Step: func(*raftpb.Message) {}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tr := New(1, Handlers{Step: func(*raftpb.Message) {}}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err := tr.SetPeer(to, []string{"http://" + addr}); err != nil {
 		t.Fatal(err)
 	}

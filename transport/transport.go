@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -62,16 +62,22 @@ type Transport struct {
 	h  Handlers
 	lg *slog.Logger
 
+	// tls yields the configuration of a new connection to an https peer
+	// URL; nil verifies https peers against the system's roots.
+	tls func() *tls.Config
+
 	mu    sync.Mutex
 	peers map[uint64]*peer
 }
 
-// New returns a transport for member id.
-func New(id uint64, h Handlers, lg *slog.Logger) *Transport {
+// New returns a transport for member id. tlsCfg, if not nil, yields the
+// TLS configuration of each new connection to an https peer (etcd
+// --peer-cert-file, --peer-trusted-ca-file, ...).
+func New(id uint64, h Handlers, lg *slog.Logger, tlsCfg func() *tls.Config) *Transport {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	return &Transport{id: id, h: h, lg: lg, peers: map[uint64]*peer{}}
+	return &Transport{id: id, h: h, lg: lg, tls: tlsCfg, peers: map[uint64]*peer{}}
 }
 
 // SetPeer adds peer id at urls, or updates its URLs.
@@ -79,11 +85,11 @@ func (t *Transport) SetPeer(id uint64, urls []string) error {
 	if id == t.id {
 		return nil
 	}
-	var target string
+	var target, scheme string
 	for _, raw := range urls {
 		u, err := url.Parse(raw)
 		if err == nil && u.Host != "" {
-			target = u.Host
+			target, scheme = u.Host, u.Scheme
 			break
 		}
 	}
@@ -93,13 +99,13 @@ func (t *Transport) SetPeer(id uint64, urls []string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if p, ok := t.peers[id]; ok {
-		if p.target == target {
+		if p.target == target && p.scheme == scheme {
 			return nil
 		}
 		p.close()
 		delete(t.peers, id)
 	}
-	p, err := newPeer(t, id, target)
+	p, err := newPeer(t, id, target, scheme)
 	if err != nil {
 		return err
 	}
@@ -160,6 +166,7 @@ type peer struct {
 	t      *Transport
 	id     uint64
 	target string
+	scheme string // of the peer URL: https dials with TLS
 	conn   *grpc.ClientConn
 	queue  chan *raftpb.Message
 	stop   chan struct{}
@@ -189,15 +196,15 @@ func ServerOptions() []grpc.ServerOption {
 	}
 }
 
-func newPeer(t *Transport, id uint64, target string) (*peer, error) {
+func newPeer(t *Transport, id uint64, target, scheme string) (*peer, error) {
 	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds(scheme, t.tls)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: peerKeepaliveTime, Timeout: peerKeepaliveTimeout, PermitWithoutStream: true}),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec.Codec{}), grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)))
 	if err != nil {
 		return nil, fmt.Errorf("transport: peer %x at %s: %w", id, target, err)
 	}
-	p := &peer{t: t, id: id, target: target, conn: conn, queue: make(chan *raftpb.Message, queueLen), stop: make(chan struct{}), done: make(chan struct{})}
+	p := &peer{t: t, id: id, target: target, scheme: scheme, conn: conn, queue: make(chan *raftpb.Message, queueLen), stop: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -450,13 +457,14 @@ func bootstrapHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.
 }
 
 // FetchBootstrap asks the member at peerURL to describe the cluster, for a
-// member joining it (etcd --initial-cluster-state existing).
-func FetchBootstrap(ctx context.Context, peerURL string) ([]byte, error) {
+// member joining it (etcd --initial-cluster-state existing). tlsCfg is as
+// New's.
+func FetchBootstrap(ctx context.Context, peerURL string, tlsCfg func() *tls.Config) ([]byte, error) {
 	u, err := url.Parse(peerURL)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("transport: bad peer URL %q", peerURL)
 	}
-	conn, err := grpc.NewClient(u.Host, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	conn, err := grpc.NewClient(u.Host, grpc.WithTransportCredentials(creds(u.Scheme, tlsCfg)),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec.Codec{})))
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-kv/cairn/client"
 	"github.com/cairn-kv/cairn/client/cairntest"
 )
 
@@ -62,5 +63,47 @@ func TestProxyCutAndRestore(t *testing.T) {
 	p.Restore()
 	if _, err := far.Get(ctx, "k"); err != nil {
 		t.Fatalf("Get after Restore: %v", err)
+	}
+}
+
+// WithTLS serves mutual TLS: the server's own Config connects with the
+// client certificate; a connection string with the same files does too;
+// a client without a certificate is refused; Restart keeps TLS.
+func TestWithTLS(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	srv := cairntest.Start(t, cairntest.WithTLS())
+	c := srv.Client(t)
+	if _, err := c.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	pki := srv.PKI()
+	cs := "Server=" + srv.Endpoints()[0] + ",CACert=" + pki.CA + ",Cert=" + pki.Root.Cert + ",Key=" + pki.Root.Key
+	byString, err := client.Connect(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer byString.Close()
+	if kv, err := byString.Get(ctx, "k"); err != nil || kv.Value != "v" {
+		t.Fatalf("Get through %q = %+v, %v", cs, kv, err)
+	}
+
+	noCert := srv.Config()
+	noCert.Cert, noCert.Key = "", ""
+	nc, err := client.New(noCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	short, cancelShort := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancelShort()
+	if _, err := nc.Get(short, "k"); err == nil {
+		t.Fatal("a client without a certificate was served")
+	}
+
+	srv.Restart(t)
+	if kv, err := c.Get(ctx, "k"); err != nil || kv.Value != "v" {
+		t.Fatalf("after Restart: %+v, %v", kv, err)
 	}
 }

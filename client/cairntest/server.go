@@ -18,6 +18,8 @@ import (
 
 	"github.com/cairn-kv/cairn/client"
 	"github.com/cairn-kv/cairn/embed"
+	"github.com/cairn-kv/cairn/pkg/tlsutil"
+	"github.com/cairn-kv/cairn/pkg/tlsutil/testcerts"
 )
 
 // Server is an in-process Cairn member. Its client address stays the same
@@ -25,6 +27,8 @@ import (
 type Server struct {
 	cfg     embed.Config
 	tempDir bool // Close removes cfg.Dir
+	// pki, with WithTLS, holds the certificates; Close removes its dir.
+	pki *testcerts.PKI
 
 	mu struct {
 		sync.Mutex
@@ -39,7 +43,14 @@ type options struct {
 	logger    *slog.Logger
 	dir       string
 	configure func(*embed.Config)
+	tls       bool
 }
+
+// WithTLS serves clients over mutual TLS: the server generates a CA, a
+// server certificate for 127.0.0.1 and localhost, and client certificates
+// (see PKI), requires a client certificate signed by that CA, and Config
+// and Client present one.
+func WithTLS() Option { return func(o *options) { o.tls = true } }
 
 // WithLogger sends the server's logs to lg (by default they are dropped).
 func WithLogger(lg *slog.Logger) Option { return func(o *options) { o.logger = lg } }
@@ -95,14 +106,31 @@ func StartServer(opts ...Option) (*Server, error) {
 	if lg == nil {
 		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	scheme := "http"
+	if o.tls {
+		dir, err := os.MkdirTemp("", "cairntest-pki-")
+		if err != nil {
+			s.removeTemp()
+			return nil, err
+		}
+		if s.pki, err = testcerts.New(dir); err != nil {
+			s.removeTemp()
+			return nil, err
+		}
+		scheme = "https"
+	}
 	s.cfg = embed.Config{
 		Dir:              o.dir,
-		ListenClientURLs: []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}},
+		ListenClientURLs: []url.URL{{Scheme: scheme, Host: "127.0.0.1:0"}},
 		ListenPeerURLs:   []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}},
 		HeartbeatMs:      10,
 		ElectionMs:       100,
 		UnsafeNoFsync:    true,
 		Logger:           lg,
+	}
+	if s.pki != nil {
+		s.cfg.ClientTLS = tlsutil.Info{CertFile: s.pki.Server.Cert, KeyFile: s.pki.Server.Key,
+			TrustedCAFile: s.pki.CA, ClientCertAuth: true, CRLFile: s.pki.CRL}
 	}
 	if o.configure != nil {
 		o.configure(&s.cfg)
@@ -113,7 +141,7 @@ func StartServer(opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("start: %w", err)
 	}
 	// Pin the port the OS picked, so that Restart listens on it again.
-	s.cfg.ListenClientURLs = []url.URL{{Scheme: "http", Host: srv.ClientEndpoints()[0]}}
+	s.cfg.ListenClientURLs = []url.URL{{Scheme: s.cfg.ListenClientURLs[0].Scheme, Host: srv.ClientEndpoints()[0]}}
 	s.mu.srv = srv
 	return s, nil
 }
@@ -131,8 +159,17 @@ func (s *Server) Dir() string { return s.cfg.Dir }
 // backoff (50 ms growing to 500 ms, instead of gRPC's 1 s to 120 s) so
 // that tests recover from Restart and Proxy.Cut without waiting.
 func (s *Server) Config() client.Config {
-	return ClientConfig(s.Endpoints()...)
+	c := ClientConfig(s.Endpoints()...)
+	if s.pki != nil {
+		c.CACert, c.Cert, c.Key = s.pki.CA, s.pki.Client.Cert, s.pki.Client.Key
+	}
+	return c
 }
+
+// PKI is the certificates of a server started WithTLS (nil otherwise):
+// the CA, the server's, clients' (Client, Root, and Revoked, which the
+// server's CRL lists) and one from an untrusted CA.
+func (s *Server) PKI() *testcerts.PKI { return s.pki }
 
 // ClientConfig is the client.Config Server.Config returns, for any
 // endpoints (such as a Proxy's).
@@ -227,5 +264,8 @@ func (s *Server) Close() error {
 func (s *Server) removeTemp() {
 	if s.tempDir {
 		os.RemoveAll(s.cfg.Dir)
+	}
+	if s.pki != nil {
+		os.RemoveAll(s.pki.Dir)
 	}
 }

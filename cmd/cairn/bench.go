@@ -192,6 +192,9 @@ func newBenchFlagSet(cmd string, inv *benchInvocation) *flag.FlagSet {
 		c.Progress = time.Second
 	}
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "Interval of progress lines on stderr (0: none).")
+	fs.StringVar(&c.CACert, "cacert", c.CACert, "CA bundle that verifies the servers' certificates (TLS).")
+	fs.StringVar(&c.Cert, "cert", c.Cert, "Client certificate file (TLS).")
+	fs.StringVar(&c.CertKey, "key", c.CertKey, "Client key file (TLS).")
 	fs.BoolVar(&inv.precise, "precise", inv.precise, "Print latencies in microseconds.")
 	fs.BoolVar(&inv.json, "json", inv.json, "Print one JSON object instead of text.")
 	if cmd != "" {

@@ -66,6 +66,10 @@ func TestParseBench(t *testing.T) {
 		},
 		{args: strings.Fields("txn-put --txn-ops 4 --key-space-size 10"), want: with("txn-put", func(c *bench.Config) { c.TxnOps, c.KeySpaceSize = 4, 10 })},
 		{args: strings.Fields("lease-keepalive --target-leader"), want: with("lease-keepalive", func(c *bench.Config) { c.TargetLeader = true })},
+		{
+			args: strings.Fields("--cacert ca.pem put --cert c.pem --key k.pem"),
+			want: with("put", func(c *bench.Config) { c.CACert, c.Cert, c.CertKey = "ca.pem", "c.pem", "k.pem" }),
+		},
 
 		{args: nil, err: "no command"},
 		{args: []string{"stm"}, err: `unknown command "stm"`},

@@ -12,9 +12,28 @@ import (
 )
 
 // nestedKeys are config-file keys whose value is a mapping of settings that
-// have flags of their own (TLS, v3 discovery, socket options). Cairn checks
-// only that each is a mapping, and ignores it.
+// have flags of their own (TLS, v3 discovery, socket options). The TLS ones
+// are read through securityKeys; of the others Cairn checks only that each
+// is a mapping, and ignores it.
 var nestedKeys = []string{"client-transport-security", "peer-transport-security", "discovery-config", "socket-options"}
+
+// securityKeys maps the keys of etcd's client-transport-security and
+// peer-transport-security mappings to the flags they set (etcd's
+// securityConfig); a key without a flag on that side is ignored, as etcd
+// ignores what its flags cannot set.
+var securityKeys = map[string]map[string]string{
+	"client-transport-security": {
+		"cert-file": "cert-file", "key-file": "key-file", "client-cert-file": "client-cert-file",
+		"client-key-file": "client-key-file", "client-cert-auth": "client-cert-auth",
+		"trusted-ca-file": "trusted-ca-file", "auto-tls": "auto-tls", "allowed-hostname": "client-cert-allowed-hostname",
+	},
+	"peer-transport-security": {
+		"cert-file": "peer-cert-file", "key-file": "peer-key-file", "client-cert-file": "peer-client-cert-file",
+		"client-key-file": "peer-client-key-file", "client-cert-auth": "peer-client-cert-auth",
+		"trusted-ca-file": "peer-trusted-ca-file", "auto-tls": "peer-auto-tls", "allowed-cn": "peer-cert-allowed-cn",
+		"allowed-hostname": "peer-cert-allowed-hostname", "skip-client-san-verification": "peer-skip-client-san-verification",
+	},
+}
 
 // yamlAliases maps config-file keys that differ from their flag's name.
 var yamlAliases = map[string]string{
@@ -52,10 +71,20 @@ func readConfigFile(path string) ([]setting, error) {
 			continue
 		}
 		if slices.Contains(nestedKeys, name) {
-			if _, ok := v.(map[string]any); !ok {
+			m, ok := v.(map[string]any)
+			if !ok {
 				return nil, fmt.Errorf("config file %s: %s: want a mapping, got %s", path, key, describe(v))
 			}
-			out = append(out, setting{sp: &spec{name: name}})
+			flags, ok := securityKeys[name]
+			if !ok {
+				out = append(out, setting{sp: &spec{name: name}})
+				continue
+			}
+			nested, err := securitySettings(flags, m)
+			if err != nil {
+				return nil, fmt.Errorf("config file %s: %s: %w", path, key, err)
+			}
+			out = append(out, nested...)
 			continue
 		}
 		sp := specsByName[name]
@@ -166,4 +195,55 @@ func describe(v any) string {
 		return fmt.Sprintf("the string %q", v)
 	}
 	return fmt.Sprintf("%v", v)
+}
+
+// securitySettings reads one client- or peer-transport-security mapping.
+func securitySettings(flags map[string]string, m map[string]any) ([]setting, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []setting
+	for _, k := range keys {
+		flag, ok := flags[strings.ToLower(k)]
+		if !ok || m[k] == nil {
+			continue
+		}
+		sp := specsByName[flag]
+		v := m[k]
+		var p parsed
+		var err error
+		switch {
+		case sp.kind == kindBool:
+			b, ok := v.(bool)
+			if !ok {
+				return nil, fmt.Errorf("invalid value for %s: want true or false, got %s", k, describe(v))
+			}
+			p = parsed{text: strconv.FormatBool(b), b: b}
+		case sp.kind == kindList:
+			seq, ok := v.([]any)
+			if !ok {
+				return nil, fmt.Errorf("invalid value for %s: want a list of strings, got %s", k, describe(v))
+			}
+			for _, e := range seq {
+				s, ok := scalarText(e)
+				if !ok {
+					return nil, fmt.Errorf("invalid value for %s: want a list of strings, got an element %s", k, describe(e))
+				}
+				p.list = append(p.list, s)
+			}
+			p.text = strings.Join(p.list, ",")
+		default:
+			s, ok := scalarText(v)
+			if !ok {
+				return nil, fmt.Errorf("invalid value for %s: want a string, got %s", k, describe(v))
+			}
+			if p, err = parseText(sp, s); err != nil {
+				return nil, fmt.Errorf("invalid value for %s: %w", k, err)
+			}
+		}
+		out = append(out, setting{sp, p})
+	}
+	return out, nil
 }

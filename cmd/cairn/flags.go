@@ -1,6 +1,11 @@
 package main
 
-import "github.com/cairn-kv/cairn/embed"
+import (
+	"strings"
+	"time"
+
+	"github.com/cairn-kv/cairn/embed"
+)
 
 // spec describes one etcd flag (3.7's, or an experimental-* flag of 3.6):
 // how its value is checked, where it goes in embed.Config, and how a config
@@ -65,7 +70,8 @@ var flagGroups = []group{
 			set: func(c *embed.Config, v parsed) { c.ListenPeerURLs = v.urls }},
 		{name: "listen-client-urls", kind: kindURLs, def: embed.DefaultListenClientURL, help: "URLs to listen on for client gRPC (and HTTP) traffic.",
 			set: func(c *embed.Config, v parsed) { c.ListenClientURLs = v.urls }},
-		{name: "listen-client-http-urls", kind: kindURLs, help: "URLs to listen on for HTTP-only client traffic."},
+		{name: "listen-client-http-urls", kind: kindURLs, help: "URLs to listen on for HTTP-only client traffic; --listen-client-urls then serve gRPC only.",
+			set: func(c *embed.Config, v parsed) { c.ListenClientHTTPURLs = v.urls }},
 		{name: "max-snapshots", kind: kindUint, def: "5", help: "Snapshot files to keep (0: unlimited).",
 			deprecated: "--max-snapshots is deprecated in 3.6 and will be decommissioned in 3.8."},
 		{name: "max-wals", kind: kindUint, def: "5", help: "Write-ahead log files to keep (0: unlimited).",
@@ -85,10 +91,14 @@ var flagGroups = []group{
 			set: func(c *embed.Config, v parsed) { c.MaxTxnOps = uint(v.u) }},
 		{name: "max-request-bytes", kind: kindUint, def: "1572864", help: "Largest client request accepted, in bytes.",
 			set: func(c *embed.Config, v parsed) { c.MaxRequestBytes = uint(v.u) }},
-		{name: "max-concurrent-streams", kind: kindUint32, def: "4294967295", help: "Most concurrent gRPC streams per client connection."},
-		{name: "grpc-keepalive-min-time", kind: kindDuration, def: "5s", help: "Shortest interval at which a client may ping the server."},
-		{name: "grpc-keepalive-interval", kind: kindDuration, def: "2h0m0s", help: "Interval of server-to-client pings (0: off)."},
-		{name: "grpc-keepalive-timeout", kind: kindDuration, def: "20s", help: "Wait for a ping reply before closing the connection (0: off)."},
+		{name: "max-concurrent-streams", kind: kindUint32, def: "4294967295", help: "Most concurrent gRPC streams per client connection.",
+			set: func(c *embed.Config, v parsed) { c.MaxConcurrentStreams = uint32(v.u) }},
+		{name: "grpc-keepalive-min-time", kind: kindDuration, def: "5s", help: "Shortest interval at which a client may ping the server.",
+			set: func(c *embed.Config, v parsed) { c.GRPCKeepAliveMinTime = keepaliveMinTime(v.d) }},
+		{name: "grpc-keepalive-interval", kind: kindDuration, def: "2h0m0s", help: "Interval of server-to-client pings (0: gRPC's default, 2h).",
+			set: func(c *embed.Config, v parsed) { c.GRPCKeepAliveInterval = v.d }},
+		{name: "grpc-keepalive-timeout", kind: kindDuration, def: "20s", help: "Wait for a ping reply before closing the connection (0: gRPC's default, 20s).",
+			set: func(c *embed.Config, v parsed) { c.GRPCKeepAliveTimeout = v.d }},
 		{name: "socket-reuse-port", kind: kindBool, def: "false", yaml: yamlNone, help: "Set SO_REUSEPORT on listeners."},
 		{name: "socket-reuse-address", kind: kindBool, def: "false", yaml: yamlNone, help: "Set SO_REUSEADDR on listeners."},
 		{name: "enable-grpc-gateway", kind: kindBool, def: "true", help: "Serve the JSON/HTTP gateway to the gRPC API."},
@@ -139,34 +149,59 @@ var flagGroups = []group{
 			deprecated: "--v2-deprecation is deprecated and scheduled for removal in v3.8. The default value is enforced, ignoring user input."},
 	}},
 	{title: "Security", specs: []spec{
-		{name: "cert-file", yaml: yamlNone, help: "Client-facing TLS certificate file."},
-		{name: "key-file", yaml: yamlNone, help: "Client-facing TLS key file."},
-		{name: "client-cert-auth", kind: kindBool, def: "false", yaml: yamlNone, help: "Require client certificates."},
-		{name: "client-cert-file", yaml: yamlNone, help: "Certificate this member presents as a client, if not --cert-file."},
-		{name: "client-key-file", yaml: yamlNone, help: "Key this member uses as a client, if not --key-file."},
-		{name: "client-crl-file", yaml: yamlNone, help: "Client certificate revocation list."},
-		{name: "client-cert-allowed-hostname", kind: kindList, yaml: yamlNone, help: "SAN hostnames a client certificate must carry."},
-		{name: "trusted-ca-file", yaml: yamlNone, help: "CA bundle that verifies client certificates."},
-		{name: "auto-tls", kind: kindBool, def: "false", yaml: yamlNone, help: "Serve clients with a generated certificate."},
-		{name: "peer-cert-file", yaml: yamlNone, help: "Peer TLS certificate file."},
-		{name: "peer-key-file", yaml: yamlNone, help: "Peer TLS key file."},
-		{name: "peer-client-cert-auth", kind: kindBool, def: "false", yaml: yamlNone, help: "Require peer client certificates."},
-		{name: "peer-client-cert-file", yaml: yamlNone, help: "Certificate presented to peers as a client, if not --peer-cert-file."},
-		{name: "peer-client-key-file", yaml: yamlNone, help: "Key used with peers as a client, if not --peer-key-file."},
-		{name: "peer-trusted-ca-file", yaml: yamlNone, help: "CA bundle that verifies peer certificates."},
-		{name: "peer-cert-allowed-cn", kind: kindList, yaml: yamlNone, help: "CNs a peer certificate may carry."},
-		{name: "peer-cert-allowed-hostname", kind: kindList, yaml: yamlNone, help: "SAN hostnames a peer certificate may carry."},
-		{name: "peer-auto-tls", kind: kindBool, def: "false", yaml: yamlNone, help: "Talk to peers with a generated certificate."},
-		{name: "self-signed-cert-validity", kind: kindUint, def: "1", help: "Validity of generated certificates, in years."},
-		{name: "peer-crl-file", yaml: yamlNone, help: "Peer certificate revocation list."},
-		{name: "peer-skip-client-san-verification", kind: kindBool, def: "false", yaml: yamlNone, help: "Do not check the SAN of peer client certificates."},
+		{name: "cert-file", yaml: yamlNone, help: "Client-facing TLS certificate file.",
+			set: func(c *embed.Config, v parsed) { c.ClientTLS.CertFile = v.text }},
+		{name: "key-file", yaml: yamlNone, help: "Client-facing TLS key file.",
+			set: func(c *embed.Config, v parsed) { c.ClientTLS.KeyFile = v.text }},
+		{name: "client-cert-auth", kind: kindBool, def: "false", yaml: yamlNone, help: "Require client certificates.",
+			set: func(c *embed.Config, v parsed) { c.ClientTLS.ClientCertAuth = v.b }},
+		{name: "client-cert-file", yaml: yamlNone, help: "Certificate this member presents as a client, if not --cert-file.",
+			set: func(c *embed.Config, v parsed) { c.ClientTLS.ClientCertFile = v.text }},
+		{name: "client-key-file", yaml: yamlNone, help: "Key this member uses as a client, if not --key-file.",
+			set: func(c *embed.Config, v parsed) { c.ClientTLS.ClientKeyFile = v.text }},
+		{name: "client-crl-file", yaml: yamlNone, help: "Client certificate revocation list (PEM or DER); re-read when it changes.",
+			set: func(c *embed.Config, v parsed) { c.ClientTLS.CRLFile = v.text }},
+		{name: "client-cert-allowed-hostname", kind: kindList, yaml: yamlNone, help: "SAN hostnames a client certificate must carry.",
+			set: func(c *embed.Config, v parsed) { c.ClientTLS.AllowedHostnames = nonEmpty(v.list) }},
+		{name: "trusted-ca-file", yaml: yamlNone, help: "CA bundle that verifies client certificates.",
+			set: func(c *embed.Config, v parsed) { c.ClientTLS.TrustedCAFile = v.text }},
+		{name: "auto-tls", kind: kindBool, def: "false", yaml: yamlNone, help: "Serve clients with a generated certificate.",
+			set: func(c *embed.Config, v parsed) { c.ClientAutoTLS = v.b }},
+		{name: "peer-cert-file", yaml: yamlNone, help: "Peer TLS certificate file.",
+			set: func(c *embed.Config, v parsed) { c.PeerTLS.CertFile = v.text }},
+		{name: "peer-key-file", yaml: yamlNone, help: "Peer TLS key file.",
+			set: func(c *embed.Config, v parsed) { c.PeerTLS.KeyFile = v.text }},
+		{name: "peer-client-cert-auth", kind: kindBool, def: "false", yaml: yamlNone, help: "Require peer client certificates.",
+			set: func(c *embed.Config, v parsed) { c.PeerTLS.ClientCertAuth = v.b }},
+		{name: "peer-client-cert-file", yaml: yamlNone, help: "Certificate presented to peers as a client, if not --peer-cert-file.",
+			set: func(c *embed.Config, v parsed) { c.PeerTLS.ClientCertFile = v.text }},
+		{name: "peer-client-key-file", yaml: yamlNone, help: "Key used with peers as a client, if not --peer-key-file.",
+			set: func(c *embed.Config, v parsed) { c.PeerTLS.ClientKeyFile = v.text }},
+		{name: "peer-trusted-ca-file", yaml: yamlNone, help: "CA bundle that verifies peer certificates.",
+			set: func(c *embed.Config, v parsed) { c.PeerTLS.TrustedCAFile = v.text }},
+		{name: "peer-cert-allowed-cn", kind: kindList, yaml: yamlNone, help: "CNs a peer certificate may carry.",
+			set: func(c *embed.Config, v parsed) { c.PeerTLS.AllowedCNs = nonEmpty(v.list) }},
+		{name: "peer-cert-allowed-hostname", kind: kindList, yaml: yamlNone, help: "SAN hostnames a peer certificate may carry.",
+			set: func(c *embed.Config, v parsed) { c.PeerTLS.AllowedHostnames = nonEmpty(v.list) }},
+		{name: "peer-auto-tls", kind: kindBool, def: "false", yaml: yamlNone, help: "Talk to peers with a generated certificate.",
+			set: func(c *embed.Config, v parsed) { c.PeerAutoTLS = v.b }},
+		{name: "self-signed-cert-validity", kind: kindUint, def: "1", help: "Validity of generated certificates, in years.",
+			set: func(c *embed.Config, v parsed) { c.SelfSignedCertValidity = uint(v.u) }},
+		{name: "peer-crl-file", yaml: yamlNone, help: "Peer certificate revocation list (PEM or DER); re-read when it changes.",
+			set: func(c *embed.Config, v parsed) { c.PeerTLS.CRLFile = v.text }},
+		{name: "peer-skip-client-san-verification", kind: kindBool, def: "false", yaml: yamlNone, help: "Do not check the SAN of peer client certificates.",
+			set: func(c *embed.Config, v parsed) { c.PeerSkipClientSANVerify = v.b }},
 		{name: "experimental-peer-skip-client-san-verification", kind: kindBool, def: "false", newName: "peer-skip-client-san-verification",
-			help: "Old name of --peer-skip-client-san-verification."},
-		{name: "cipher-suites", kind: kindList, yaml: yamlList, help: "TLS cipher suites (empty: Go's choice)."},
+			help: "Old name of --peer-skip-client-san-verification.",
+			set:  func(c *embed.Config, v parsed) { c.PeerSkipClientSANVerify = v.b }},
+		{name: "cipher-suites", kind: kindList, yaml: yamlList, help: "TLS cipher suites (empty: Go's choice).",
+			set: func(c *embed.Config, v parsed) { c.CipherSuites = nonEmpty(v.list) }},
 		{name: "cors", kind: kindURLs, choices: []string{"*"}, def: "*", help: "Origins allowed by CORS (* allows all)."},
 		{name: "host-whitelist", kind: kindList, def: "*", help: "Host headers accepted on insecure HTTP (* accepts all)."},
-		{name: "tls-min-version", def: "TLS1.2", help: "Lowest TLS version: TLS1.2 or TLS1.3."},
-		{name: "tls-max-version", help: "Highest TLS version: TLS1.2 or TLS1.3 (empty: Go's choice)."},
+		{name: "tls-min-version", def: "TLS1.2", help: "Lowest TLS version: TLS1.2 or TLS1.3.",
+			set: func(c *embed.Config, v parsed) { c.TLSMinVersion = v.text }},
+		{name: "tls-max-version", help: "Highest TLS version: TLS1.2 or TLS1.3 (empty: Go's choice).",
+			set: func(c *embed.Config, v parsed) { c.TLSMaxVersion = v.text }},
 	}},
 	{title: "Auth", specs: []spec{
 		{name: "auth-token", def: "simple", help: "Auth token type and options: simple, or jwt,..."},
@@ -276,6 +311,27 @@ var flagGroups = []group{
 		"max-result-buffer", "max-retry-attempts", "peer-heartbeat-interval", "peer-election-timeout",
 		"retry-interval", "snapshot", "v", "vv", "test.coverprofile", "test.outputdir",
 	)},
+}
+
+// keepaliveMinTime maps etcd's --grpc-keepalive-min-time to
+// embed.Config's: etcd sets no enforcement policy for 0, so gRPC's default
+// of 5 minutes applies (embed.Config's 0 means etcd's default, 5 s).
+func keepaliveMinTime(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 5 * time.Minute
+	}
+	return d
+}
+
+// nonEmpty drops the empty entries of a comma-separated list ("" is none).
+func nonEmpty(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // handledByParse marks flags that parseConfig acts on itself.

@@ -129,7 +129,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"--advertise-client-urls=http://a:1/x"}, `invalid value "http://a:1/x" for flag --advertise-client-urls: URL must not contain a path`, true},
 		{[]string{"--listen-metrics-urls=localhost:2381"}, `invalid value "localhost:2381" for flag --listen-metrics-urls`, true},
 		{[]string{"--metrics=bogus"}, `invalid value "bogus" for flag --metrics: valid values are "basic", "extensive"`, true},
-		{[]string{"--listen-metrics-urls=https://127.0.0.1:2381"}, `--listen-metrics-urls: "https://127.0.0.1:2381": scheme "https" is not supported`, false},
+		{[]string{"--listen-metrics-urls=https://127.0.0.1:2381"}, "--listen-metrics-urls: client TLS key/cert (--cert-file, --key-file) must be provided for metrics secure url", false},
 		{[]string{"--initial-cluster-state=old"}, `invalid value "old" for flag --initial-cluster-state: valid values are "new", "existing"`, true},
 		{[]string{"--v2-deprecation=not-yet"}, `invalid value "not-yet" for flag --v2-deprecation`, true},
 		{[]string{"--feature-gates=NoSuchGate=true"}, "unrecognized feature gate: NoSuchGate", true},
@@ -162,12 +162,11 @@ func TestErrors(t *testing.T) {
 func TestIgnoredFlags(t *testing.T) {
 	inv := mustParse(t, []string{
 		"--name=n", "--auto-compaction-retention=1h", "--auto-compaction-mode=periodic",
-		"--cert-file=c.pem", "--client-cert-auth", "--memory-mlock=true", "--log-outputs=stderr",
-		"--max-concurrent-streams=100", "--force", "-v", "--feature-gates=LeaseCheckpoint=true",
+		"--memory-mlock=true", "--log-outputs=stderr",
+		"--force", "-v", "--feature-gates=LeaseCheckpoint=true",
 	}, nil)
 	want := []string{
-		"cert-file", "client-cert-auth",
-		"feature-gates=LeaseCheckpoint", "force", "log-outputs", "max-concurrent-streams", "memory-mlock", "v",
+		"feature-gates=LeaseCheckpoint", "force", "log-outputs", "memory-mlock", "v",
 	}
 	if !slices.Equal(inv.cfg.IgnoredFlags, want) {
 		t.Errorf("IgnoredFlags:\ngot  %q\nwant %q", inv.cfg.IgnoredFlags, want)
@@ -207,6 +206,15 @@ func TestEveryFlagAccepted(t *testing.T) {
 		"log-level":                 {"--log-level=warn"},
 		"auto-compaction-retention": {"--auto-compaction-retention=1h"},
 		"auto-compaction-mode":      {"--auto-compaction-mode=revision"},
+		"tls-min-version":           {"--tls-min-version=TLS1.3"},
+		"tls-max-version":           {"--tls-max-version=TLS1.3"},
+		"cipher-suites":             {"--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
+	}
+	// Certificate and key flags come in pairs.
+	for _, p := range [][2]string{{"cert-file", "key-file"}, {"client-cert-file", "client-key-file"},
+		{"peer-cert-file", "peer-key-file"}, {"peer-client-cert-file", "peer-client-key-file"}} {
+		special[p[0]] = []string{"--" + p[0] + "=c.pem", "--" + p[1] + "=k.pem"}
+		special[p[1]] = special[p[0]]
 	}
 	for name, sp := range specsByName {
 		if name == "version" || name == "config-file" {
@@ -344,6 +352,12 @@ backend-batch-interval: 100000000
 enable-v2: true
 client-transport-security:
   cert-file: /c.pem
+  key-file: /k.pem
+  client-cert-auth: true
+  allowed-cn: [ignored-on-the-client-side]
+peer-transport-security:
+  auto-tls: true
+  allowed-cn: [m1, m2]
 no-such-key: 1
 proxy: 'off'
 `)
@@ -370,7 +384,10 @@ proxy: 'off'
 		{"AutoCompactionRetention", c.AutoCompactionRetention, "1"},
 		{"WALDir", c.WALDir, "/wal"},
 		{"MaxWALs", fmt.Sprint(c.MaxWALs), "-1"},
-		{"IgnoredFlags", fmt.Sprint(c.IgnoredFlags), "[backend-batch-interval cipher-suites client-transport-security log-outputs]"},
+		{"IgnoredFlags", fmt.Sprint(c.IgnoredFlags), "[backend-batch-interval log-outputs]"},
+		{"ClientTLS", fmt.Sprintf("%s %s %v", c.ClientTLS.CertFile, c.ClientTLS.KeyFile, c.ClientTLS.ClientCertAuth), "/c.pem /k.pem true"},
+		{"PeerTLS", fmt.Sprintf("%v %q", c.PeerAutoTLS, c.PeerTLS.AllowedCNs), `true ["m1" "m2"]`},
+		{"CipherSuites", fmt.Sprint(c.CipherSuites), "[TLS_AES_128_GCM_SHA256]"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.field, tc.got, tc.want)

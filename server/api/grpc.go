@@ -50,6 +50,10 @@ type Options struct {
 	// Election services run. Until it holds a client they answer
 	// codes.Unavailable.
 	Self *SelfClient
+	// ServerOptions are appended to the server's own options, so they
+	// override them: transport credentials, etcd's --max-concurrent-streams
+	// and --grpc-keepalive-* settings.
+	ServerOptions []grpc.ServerOption
 }
 
 // streamWorkers is how many goroutines serve client calls (grpc.NumStreamWorkers).
@@ -73,11 +77,11 @@ func NewServer(m Member, opts Options) *grpc.Server {
 		unary[1] = gm.unaryAfterLearnerCheck(m.IsLearner)
 		stream = append(stream, gm.stream)
 	}
-	srv := grpc.NewServer(
+	srv := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.ForceServerCodec(codec.Codec{}),
-		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)+grpcOverheadBytes),
+		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes) + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
 		// Serve calls on reused goroutines, whose stacks have already
@@ -88,6 +92,7 @@ func NewServer(m Member, opts Options) *grpc.Server {
 		// etcd's defaults for --grpc-keepalive-min-time, -interval, -timeout.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: false}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
+	}, opts.ServerOptions...)...,
 	)
 	pb.RegisterKVServer(srv, &kvServer{kv: m, hdr: m, maxTxnOps: int(opts.MaxTxnOps)})
 	wm := newWatchMetrics()

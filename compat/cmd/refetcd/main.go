@@ -50,6 +50,11 @@ func run(args []string) int {
 	fs.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "Disable fsync.")
 	fs.BoolVar(&cfg.EnablePprof, "enable-pprof", false, "Serve /debug/pprof/ on the client port.")
 	fs.StringVar(&cfg.LogLevel, "log-level", "error", "debug, info, warn or error.")
+	fs.StringVar(&cfg.ClientTLSInfo.CertFile, "cert-file", "", "Client TLS certificate (for https:// client URLs).")
+	fs.StringVar(&cfg.ClientTLSInfo.KeyFile, "key-file", "", "Client TLS key.")
+	fs.StringVar(&cfg.ClientTLSInfo.TrustedCAFile, "trusted-ca-file", "", "CA bundle that verifies client certificates.")
+	fs.BoolVar(&cfg.ClientTLSInfo.ClientCertAuth, "client-cert-auth", false, "Require client certificates.")
+	fs.StringVar(&cfg.ClientTLSInfo.CRLFile, "client-crl-file", "", "Client certificate revocation list (DER).")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	cairnembed "github.com/cairn-kv/cairn/embed"
+	"github.com/cairn-kv/cairn/pkg/tlsutil"
 )
 
 // startTimeout bounds how long a member may take to become ready.
@@ -48,6 +49,26 @@ type Options struct {
 	// it, etcd members started later in this test binary keep that value,
 	// so every test that relies on progress notifications must set it.
 	WatchProgressNotifyInterval time.Duration
+	// TLS, if set, serves clients on an https:// URL with these files
+	// (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth,
+	// --client-crl-file) and these limits (--tls-max-version,
+	// --cipher-suites).
+	TLS *TLS
+}
+
+// TLS is the client TLS of both members.
+type TLS struct {
+	CertFile, KeyFile, TrustedCAFile, CRLFile string
+	ClientCertAuth                            bool
+	MaxVersion                                string
+	CipherSuites                              []string
+}
+
+func (o Options) scheme() string {
+	if o.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // StartCairn starts a single Cairn member and returns its client endpoints
@@ -167,10 +188,10 @@ func startCairn(dir string, opts Options) (*cairnembed.Server, error) {
 	if verbose() {
 		lg = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	return cairnembed.Start(cairnembed.Config{
+	cfg := cairnembed.Config{
 		Name:             "n1",
 		Dir:              dir,
-		ListenClientURLs: []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}},
+		ListenClientURLs: []url.URL{{Scheme: opts.scheme(), Host: "127.0.0.1:0"}},
 		ListenPeerURLs:   []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}},
 		UnsafeNoFsync:    true,
 		// Short ticks make the single member elect itself quickly.
@@ -180,7 +201,13 @@ func startCairn(dir string, opts Options) (*cairnembed.Server, error) {
 
 		MaxRequestBytes:             opts.MaxRequestBytes,
 		WatchProgressNotifyInterval: opts.WatchProgressNotifyInterval,
-	})
+	}
+	if t := opts.TLS; t != nil {
+		cfg.ClientTLS = tlsutil.Info{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.TrustedCAFile,
+			CRLFile: t.CRLFile, ClientCertAuth: t.ClientCertAuth}
+		cfg.TLSMaxVersion, cfg.CipherSuites = t.MaxVersion, t.CipherSuites
+	}
+	return cairnembed.Start(cfg)
 }
 
 // startEtcdRetry starts etcd with its data in dir and its log in logDir.
@@ -205,7 +232,7 @@ func startEtcd(dir, logFile string, opts Options) (*etcdembed.Etcd, string, erro
 	if err != nil {
 		return nil, "", err
 	}
-	clientURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	clientURL := url.URL{Scheme: opts.scheme(), Host: fmt.Sprintf("127.0.0.1:%d", ports[0])}
 	peerURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])}
 
 	cfg := etcdembed.NewConfig()
@@ -240,6 +267,12 @@ func startEtcd(dir, logFile string, opts Options) (*etcdembed.Etcd, string, erro
 	// etcd 3.7 removed the deprecated experimental fields; this one is
 	// only WatchProgressNotifyInterval now.
 	cfg.WatchProgressNotifyInterval = opts.WatchProgressNotifyInterval
+	if t := opts.TLS; t != nil {
+		cfg.ClientTLSInfo.CertFile, cfg.ClientTLSInfo.KeyFile = t.CertFile, t.KeyFile
+		cfg.ClientTLSInfo.TrustedCAFile, cfg.ClientTLSInfo.CRLFile = t.TrustedCAFile, t.CRLFile
+		cfg.ClientTLSInfo.ClientCertAuth = t.ClientCertAuth
+		cfg.TlsMaxVersion, cfg.CipherSuites = t.MaxVersion, t.CipherSuites
+	}
 
 	e, err := etcdembed.StartEtcd(cfg)
 	if err != nil {
