@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,10 +188,16 @@ func compareRestored(ctx context.Context, t *testing.T, a, b *clientv3.Client, h
 			t.Errorf("get below the compaction: %v, want %v", err, rpctypes.ErrCompacted)
 		}
 	}
+	// Watch history from the compacted revision on: the events were restored.
+	if wa, wb := watchHistory(ctx, t, a, h.compactRev, h.rev), watchHistory(ctx, t, b, h.compactRev, h.rev); strings.Join(wa, "\n") != strings.Join(wb, "\n") {
+		t.Errorf("watch from the compacted revision %d: original\n%s\nrestored\n%s", h.compactRev, strings.Join(wa, "\n"), strings.Join(wb, "\n"))
+	}
 	ttl, err := b.TimeToLive(ctx, h.lease, clientv3.WithAttachedKeys())
 	if err != nil {
 		t.Fatal(err)
 	}
+	// etcd lists a lease's keys in map order.
+	slices.SortFunc(ttl.Keys, bytes.Compare)
 	if ttl.GrantedTTL != 600 || len(ttl.Keys) != 2 || string(ttl.Keys[0]) != "e" || string(ttl.Keys[1]) != "f" {
 		t.Errorf("restored: lease %x granted %d s with keys %q; want 600 s with [e f]", h.lease, ttl.GrantedTTL, ttl.Keys)
 	}
@@ -277,4 +285,26 @@ func restoreIntoEtcd(t *testing.T, path string) string {
 		t.Fatal("restored etcd not ready after 30 s")
 	}
 	return clientURL.Host
+}
+
+// watchHistory is every event from revision from to revision to, as a
+// watcher of all keys sees them.
+func watchHistory(ctx context.Context, t *testing.T, c *clientv3.Client, from, to int64) []string {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var out []string
+	for resp := range c.Watch(wctx, "", clientv3.WithFromKey(), clientv3.WithRev(from)) {
+		if err := resp.Err(); err != nil {
+			t.Fatalf("watch from %d: %v", from, err)
+		}
+		for _, ev := range resp.Events {
+			out = append(out, fmt.Sprintf("%s %q @%d v%d", ev.Type, ev.Kv.Key, ev.Kv.ModRevision, ev.Kv.Version))
+			if ev.Kv.ModRevision >= to {
+				return out
+			}
+		}
+	}
+	t.Fatalf("watch from %d ended before revision %d; got %d events", from, to, len(out))
+	return nil
 }

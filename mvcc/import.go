@@ -27,10 +27,10 @@ func NewImporter(db *pebble.DB) *Importer { return &Importer{db: db, b: db.NewBa
 
 // Add writes one version: kv at revision (kv.ModRevision, sub), or a
 // tombstone of kv.Key there. Versions must come in revision order. Events
-// are written only above compacted, which must be the revision up to which
-// the source's compaction had finished: older ones are not kept (watchers
-// from there get ErrCompacted), and a compaction still to run finds the
-// versions it removes through their events.
+// are written only at or above compacted, which must be the revision up to
+// which the source's compaction had finished: a watcher may start at the
+// compacted revision itself, older ones get ErrCompacted, and a compaction
+// still to run finds the versions it removes through their events.
 func (im *Importer) Add(kv *mvccpb.KeyValue, sub int64, tombstone bool, compacted int64) error {
 	rev := kv.ModRevision
 	rec := record{tombstone: tombstone}
@@ -53,7 +53,7 @@ func (im *Importer) Add(kv *mvccpb.KeyValue, sub int64, tombstone bool, compacte
 			return err
 		}
 	}
-	if rev > compacted {
+	if rev >= compacted {
 		if err := im.b.Set(eventKey(rev, sub), appendEvent(nil, typ, kv.Key), nil); err != nil {
 			return err
 		}
