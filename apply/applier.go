@@ -35,6 +35,10 @@ type Applier struct {
 	// Alarms, if set, is the alarm state: requests it forbids fail, and
 	// AlarmRequests change it. Set it before the first Apply.
 	Alarms Alarms
+	// MaxLearners bounds learners when a conf change is applied (etcd
+	// --max-learners; 0: DefaultMaxLearners). It must be the same on every
+	// member, or they could decide a change differently.
+	MaxLearners int
 
 	kv      *mvcc.Store
 	lessor  Lessor
@@ -45,7 +49,9 @@ type Applier struct {
 // Members is the membership state machine as apply uses it.
 type Members interface {
 	SetAttributes(b *pebble.Batch, id uint64, name string, clientURLs []string) error
+	Validate(ch membership.Change, maxLearners int) error
 	Apply(b *pebble.Batch, ch membership.Change) error
+	List() []membership.Member
 }
 
 // New returns an Applier over kv, lessor and members whose state is at
@@ -61,6 +67,10 @@ type Applied struct {
 	Results []Result
 	// Batch is the committed mvcc batch; its Events feed watchers.
 	Batch *mvcc.Batch
+	// ConfChanges is the verdict on each conf change entry given (also
+	// those skipped as already applied), in log order: the change Raft is
+	// to apply, or a no-op (see raftnode.Apply).
+	ConfChanges []*raftpb.ConfChangeV2
 }
 
 // Apply applies entries, in order, in one storage batch together with the
@@ -72,13 +82,31 @@ func (a *Applier) Apply(entries []*raftpb.Entry) (*Applied, error) {
 	out := &Applied{Batch: wb}
 	ctx := context.Background()
 	for _, e := range entries {
+		isConf := e.GetType() == raftpb.EntryConfChangeV2 || e.GetType() == raftpb.EntryConfChange
 		if e.GetIndex() <= a.applied {
+			if isConf {
+				// Decided before: hand Raft the same verdict again.
+				cc, ok, err := ConfVerdict(wb.Pebble(), e.GetIndex())
+				if err != nil {
+					wb.Abort()
+					return nil, err
+				}
+				if !ok {
+					cc = noopConfChange()
+				}
+				out.ConfChanges = append(out.ConfChanges, cc)
+			}
 			continue
 		}
 		out.Index, out.Term = e.GetIndex(), e.GetTerm()
-		if e.GetType() == raftpb.EntryConfChangeV2 {
-			// raftnode applies it to Raft; here it changes the member list.
-			if res, ok := a.applyConfChange(wb, e); ok {
+		if isConf {
+			res, ok, verdict, err := a.applyConfChange(wb.Pebble(), e)
+			if err != nil {
+				wb.Abort()
+				return nil, err
+			}
+			out.ConfChanges = append(out.ConfChanges, verdict)
+			if ok {
 				out.Results = append(out.Results, res)
 			}
 			continue
@@ -186,24 +214,6 @@ func (a *Applier) write(wb *mvcc.Batch, fn func(leasedWrite) (any, error)) Resul
 	}
 	tw.End()
 	return Result{Resp: resp}
-}
-
-// applyConfChange applies a membership change carried in a conf change's
-// context. Its Result's Resp is the membership.Change, so the member can
-// update its peers.
-func (a *Applier) applyConfChange(wb *mvcc.Batch, e *raftpb.Entry) (Result, bool) {
-	cc := &raftpb.ConfChangeV2{}
-	if err := proto.Unmarshal(e.Data, cc); err != nil || len(cc.Context) == 0 {
-		return Result{}, false
-	}
-	ch, err := membership.DecodeChange(cc.Context)
-	if err != nil {
-		return Result{}, false
-	}
-	if err := a.members.Apply(wb.Pebble(), ch); err != nil {
-		return Result{ID: ch.RequestID, Err: err}, true
-	}
-	return Result{ID: ch.RequestID, Resp: ch}, true
 }
 
 // Restore sets the applied index after a snapshot replaced the state.

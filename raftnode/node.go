@@ -60,6 +60,12 @@ type Config struct {
 	// ObserveLeader, if set, is called on the Raft loop with the leader's
 	// ID (0: none) whenever the leader or this node's role changes.
 	ObserveLeader func(lead uint64)
+	// ConfVerdict returns the change the apply loop handed Raft for the
+	// conf change entry at index (see Apply.Decide), for the entries up to
+	// Applied that Start replays into Raft's configuration; ok is false if
+	// none was recorded (an entry applied before verdicts were recorded:
+	// the entry's own change is used). Nil: none is ever recorded.
+	ConfVerdict func(index uint64) (cc *raftpb.ConfChangeV2, ok bool, err error)
 }
 
 // Transport is how the loop reaches peers. Send must not block.
@@ -81,9 +87,37 @@ type Status struct {
 
 // Apply is what the apply loop receives, in log order: committed entries,
 // or a snapshot to install in their place.
+//
+// Membership is decided by the apply loop, as in etcd: for each conf
+// change entry among Entries, in order, the apply loop validates the change
+// against the replicated membership and calls Decide with the change Raft
+// is to apply, or a change of node raft.None (a no-op) if it rejected it. The Raft loop waits
+// for every verdict of a Ready before it goes on, so Raft's configuration
+// and the membership store never disagree.
 type Apply struct {
 	Entries  []*raftpb.Entry
 	Snapshot *SnapshotInstall
+	verdicts chan *raftpb.ConfChangeV2
+}
+
+// Decide hands the Raft loop the verdict on the next conf change entry of
+// a.Entries (see Apply). It never blocks.
+func (a Apply) Decide(cc *raftpb.ConfChangeV2) {
+	select {
+	case a.verdicts <- cc:
+	default:
+		panic("raftnode: more verdicts than conf change entries")
+	}
+}
+
+// noopConfChange is the verdict on a rejected conf change: a change of
+// node raft.None, which Raft applies as nothing (etcd's rejection). It is
+// not the empty ConfChangeV2, which means "leave the joint configuration"
+// and on which Raft panics when the configuration is not joint.
+func noopConfChange() *raftpb.ConfChangeV2 {
+	return &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{
+		Type: raftpb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(raft.None),
+	}}}
 }
 
 // SnapshotInstall is a snapshot received from the leader and accepted by
@@ -96,6 +130,14 @@ type SnapshotInstall struct {
 	path     string
 	done     chan error
 }
+
+// snapKey names a received snapshot file: Raft's MsgSnap carries no file
+// name (a name from a peer would be trusted input), only the metadata.
+type snapKey struct{ index, term uint64 }
+
+// maxReceivedSnapshots bounds the snapshot files kept on disk waiting for
+// Raft; past it the oldest is removed.
+const maxReceivedSnapshots = 4
 
 // Install replaces the state and the Raft log with the snapshot, in one
 // atomic step: a crash leaves either the old state or the new one.
@@ -152,6 +194,11 @@ type Node struct {
 	// the log's compaction index on, for ConfStateAt.
 	confMu   sync.Mutex
 	confHist []confPoint
+
+	// recvMu guards received: the snapshot files ReceiveSnapshot wrote,
+	// by the (index, term) of their metadata, until one is installed.
+	recvMu   sync.Mutex
+	received map[snapKey]string
 
 	stop chan struct{}
 	done chan struct{}
@@ -248,6 +295,7 @@ func Start(cfg Config) (*Node, error) {
 		unreachC:   make(chan uint64, 64),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
+		received:   map[snapKey]string{},
 	}
 	n.status = Status{ID: cfg.ID, Applied: applied}
 	n.lastCompact, n.compactedAt = snapIndex, snapIndex
@@ -262,10 +310,15 @@ func Start(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("raftnode: read applied entries: %w", err)
 		}
 		for _, e := range ents {
-			if isConfChange(e) {
-				n.confState = n.applyConfChange(e)
-				n.recordConf(e.GetIndex(), n.confState)
+			if !isConfChange(e) {
+				continue
 			}
+			cc, err := n.replayVerdict(e)
+			if err != nil {
+				return nil, err
+			}
+			n.confState = cloneConfState(rn.ApplyConfChange(cc))
+			n.recordConf(e.GetIndex(), n.confState)
 		}
 	}
 	// A single voter need not wait an election timeout to lead.
@@ -365,16 +418,53 @@ func (n *Node) ReceiveSnapshot(m *raftpb.Message, next func() (key, value []byte
 	if err != nil {
 		return err
 	}
-	n.lg.Info("received snapshot", "from", fmt.Sprintf("%x", m.GetFrom()), "index", m.Snapshot.Metadata.GetIndex(), "term", m.Snapshot.Metadata.GetTerm(), "keys", keys)
+	key := snapKey{m.Snapshot.Metadata.GetIndex(), m.Snapshot.Metadata.GetTerm()}
+	n.lg.Info("received snapshot", "from", fmt.Sprintf("%x", m.GetFrom()), "index", key.index, "term", key.term, "keys", keys)
+	n.keepReceived(key, path)
 	m = proto.Clone(m).(*raftpb.Message)
-	m.Snapshot = &raftpb.Snapshot{Metadata: m.Snapshot.Metadata, Data: []byte(path)}
+	m.Snapshot = &raftpb.Snapshot{Metadata: m.Snapshot.Metadata}
 	select {
 	case n.stepC <- m:
 		return nil
 	case <-n.done:
-		_ = os.Remove(path)
 		return ErrStopped
 	}
+}
+
+// keepReceived records the file of a received snapshot, replacing one with
+// the same metadata and dropping the oldest beyond maxReceivedSnapshots.
+func (n *Node) keepReceived(key snapKey, path string) {
+	n.recvMu.Lock()
+	defer n.recvMu.Unlock()
+	if old, ok := n.received[key]; ok && old != path {
+		_ = os.Remove(old)
+	}
+	n.received[key] = path
+	for len(n.received) > maxReceivedSnapshots {
+		oldest := key
+		for k := range n.received {
+			if k.index < oldest.index || (k.index == oldest.index && k.term < oldest.term) {
+				oldest = k
+			}
+		}
+		_ = os.Remove(n.received[oldest])
+		delete(n.received, oldest)
+	}
+}
+
+// takeReceived returns the file received for snapshot key and forgets
+// every other one (Raft installs no older snapshot after this one).
+func (n *Node) takeReceived(key snapKey) (string, bool) {
+	n.recvMu.Lock()
+	defer n.recvMu.Unlock()
+	path, ok := n.received[key]
+	for k, p := range n.received {
+		if k != key {
+			_ = os.Remove(p)
+		}
+	}
+	n.received = map[snapKey]string{}
+	return path, ok
 }
 
 // LeaderChanged receives a value after the leader or this node's role
@@ -473,8 +563,13 @@ func (n *Node) submit(ctx context.Context, p proposal) error {
 }
 
 // Step hands a message from a peer to Raft. It never blocks: when the loop
-// is behind, the message is dropped and Raft retransmits.
+// is behind, the message is dropped and Raft retransmits. Snapshots come
+// only through ReceiveSnapshot: a MsgSnap here is dropped, as are messages
+// Raft keeps to itself (local messages, which a peer never sends).
 func (n *Node) Step(m *raftpb.Message) {
+	if m.GetType() == raftpb.MsgSnap || raft.IsLocalMsg(m.GetType()) {
+		return
+	}
 	select {
 	case n.stepC <- m:
 	default:
@@ -634,16 +729,32 @@ func (n *Node) handleReady() error {
 		}
 	}
 	if len(rd.CommittedEntries) > 0 {
+		var confs []*raftpb.Entry
 		for _, e := range rd.CommittedEntries {
 			if isConfChange(e) {
-				n.confState = n.applyConfChange(e)
-				n.recordConf(e.GetIndex(), n.confState)
+				confs = append(confs, e)
 			}
 		}
+		a := Apply{Entries: rd.CommittedEntries}
+		if len(confs) > 0 {
+			a.verdicts = make(chan *raftpb.ConfChangeV2, len(confs))
+		}
 		select {
-		case n.committedC <- Apply{Entries: rd.CommittedEntries}:
+		case n.committedC <- a:
 		case <-n.stop:
 			return ErrStopped
+		}
+		// Raft's configuration follows the apply loop's verdicts, in log
+		// order, before this Ready is acknowledged (etcd waits the same
+		// way for its apply loop on a conf change).
+		for _, e := range confs {
+			select {
+			case cc := <-a.verdicts:
+				n.confState = cloneConfState(n.rn.ApplyConfChange(cc))
+				n.recordConf(e.GetIndex(), n.confState)
+			case <-n.stop:
+				return ErrStopped
+			}
 		}
 	}
 	n.publish(rd)
@@ -657,7 +768,11 @@ func (n *Node) handleReady() error {
 // the install persists the Raft side too.
 func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	meta := snap.GetMetadata()
-	inst := &SnapshotInstall{Metadata: meta, eng: n.cfg.Engine, path: string(snap.Data), done: make(chan error, 1)}
+	path, ok := n.takeReceived(snapKey{meta.GetIndex(), meta.GetTerm()})
+	if !ok {
+		return fmt.Errorf("raftnode: Raft accepted a snapshot at index %d term %d that was never received", meta.GetIndex(), meta.GetTerm())
+	}
+	inst := &SnapshotInstall{Metadata: meta, eng: n.cfg.Engine, path: path, done: make(chan error, 1)}
 	select {
 	case n.committedC <- Apply{Snapshot: inst}:
 	case <-n.stop:
@@ -730,24 +845,31 @@ func cloneConfState(cs *raftpb.ConfState) *raftpb.ConfState {
 	return proto.Clone(cs).(*raftpb.ConfState)
 }
 
-func (n *Node) applyConfChange(e *raftpb.Entry) *raftpb.ConfState {
-	var cc raftpb.ConfChangeI
+// replayVerdict is the change Raft applied for conf change entry e when it
+// was first committed: the recorded verdict, or, for an entry applied
+// before verdicts were recorded, the entry's own change.
+func (n *Node) replayVerdict(e *raftpb.Entry) (raftpb.ConfChangeI, error) {
+	if n.cfg.ConfVerdict != nil {
+		cc, ok, err := n.cfg.ConfVerdict(e.GetIndex())
+		if err != nil {
+			return nil, fmt.Errorf("raftnode: read the verdict on conf change %d: %w", e.GetIndex(), err)
+		}
+		if ok {
+			return cc, nil
+		}
+	}
 	if e.GetType() == raftpb.EntryConfChange {
 		c := &raftpb.ConfChange{}
 		if err := proto.Unmarshal(e.Data, c); err != nil {
-			n.lg.Error("bad conf change entry", "index", e.GetIndex(), "error", err)
-			return cloneConfState(n.rn.ApplyConfChange(&raftpb.ConfChangeV2{}))
+			return noopConfChange(), nil
 		}
-		cc = c
-	} else {
-		c := &raftpb.ConfChangeV2{}
-		if err := proto.Unmarshal(e.Data, c); err != nil {
-			n.lg.Error("bad conf change entry", "index", e.GetIndex(), "error", err)
-			return cloneConfState(n.rn.ApplyConfChange(&raftpb.ConfChangeV2{}))
-		}
-		cc = c
+		return c, nil
 	}
-	return cloneConfState(n.rn.ApplyConfChange(cc))
+	c := &raftpb.ConfChangeV2{}
+	if err := proto.Unmarshal(e.Data, c); err != nil || c.LeaveJoint() {
+		return noopConfChange(), nil
+	}
+	return c, nil
 }
 
 func (n *Node) publish(rd raft.Ready) {

@@ -156,6 +156,7 @@ func (m *Member) start() error {
 		return err
 	}
 	m.applier.Alarms = m.alarms
+	m.applier.MaxLearners = maxLearners
 	m.applier.WrapCommit = m.metrics.timeCommit
 	m.hub = watch.NewHub(m.kv, m.kv.Rev(), watch.Config{
 		IsCompacted: func(err error) bool { return errors.Is(err, mvcc.ErrCompacted) },
@@ -198,6 +199,9 @@ func (m *Member) start() error {
 		Logger:         m.lg,
 		ObserveFsync:   m.metrics.observeFsync,
 		ObserveLeader:  m.metrics.observeLeader(),
+		ConfVerdict: func(index uint64) (*raftpb.ConfChangeV2, bool, error) {
+			return apply.ConfVerdict(m.eng.DB, index)
+		},
 	})
 	if err != nil {
 		return err
@@ -270,7 +274,7 @@ func (m *Member) applyLoop() {
 				}
 				continue
 			}
-			if err := m.apply(a.Entries); err != nil {
+			if err := m.apply(a); err != nil {
 				m.fail(err)
 				return
 			}
@@ -280,11 +284,15 @@ func (m *Member) applyLoop() {
 	}
 }
 
-func (m *Member) apply(ents []*raftpb.Entry) error {
+func (m *Member) apply(a raftnode.Apply) error {
 	start := time.Now()
-	res, err := m.applier.Apply(ents)
+	res, err := m.applier.Apply(a.Entries)
 	if err != nil {
 		return err
+	}
+	// The Raft loop waits for these before it goes on.
+	for _, cc := range res.ConfChanges {
+		a.Decide(cc)
 	}
 	if res.Index == 0 {
 		return nil
