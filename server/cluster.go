@@ -117,6 +117,14 @@ func (m *Member) configure(ctx context.Context, ch membership.Change, typ raftpb
 	if !m.quorumSafe(ch) {
 		return nil, ErrNotEnoughStartedMembers
 	}
+	return m.proposeConfChange(ctx, ch, typ)
+}
+
+// proposeConfChange proposes ch, validated on this member's view, and
+// waits for the apply loop's verdict: the view may be stale (this member
+// lags), so the change is decided again, against the replicated
+// membership, when it is applied.
+func (m *Member) proposeConfChange(ctx context.Context, ch membership.Change, typ raftpb.ConfChangeType) ([]membership.Member, error) {
 	ch.RequestID = m.ids.next()
 	cc := &raftpb.ConfChangeV2{
 		Changes: []*raftpb.ConfChangeSingle{{Type: typ.Enum(), NodeId: proto.Uint64(ch.Member.ID)}},
