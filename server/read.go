@@ -1,10 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/cairn-kv/cairn/pkg/wait"
 )
 
 // readIndexRetry is how long a read round waits for Raft's answer before
@@ -53,7 +57,6 @@ func (m *Member) linearizableReadNotify(ctx context.Context) error {
 // readLoop runs one ReadIndex round at a time for the reads waiting.
 func (m *Member) readLoop() {
 	defer m.wg.Done()
-	var seq uint64
 	for {
 		select {
 		case <-m.reads.kick:
@@ -64,37 +67,50 @@ func (m *Member) readLoop() {
 		round := m.reads.next
 		m.reads.next = &readRound{done: make(chan struct{})}
 		m.reads.mu.Unlock()
-		seq++
-		round.err = m.readIndexRound(seq)
+		round.err = m.readIndexRound()
 		close(round.done)
 	}
 }
 
 // readIndexRound asks Raft for a read index and waits until it is applied.
-func (m *Member) readIndexRound(seq uint64) error {
-	rctx := binary.BigEndian.AppendUint64(nil, seq)
+// Its context is unique across members and restarts (a request ID),
+// so an answer to an earlier round, of this process or of a previous one,
+// is never taken for this one's (etcd issue 20418 needed unique contexts
+// in Raft's heartbeats too: raft v3.7.0). Getting the read index and
+// waiting for the applied index to reach it share one deadline, the
+// request timeout: if Raft answered but apply does not get there in time,
+// the read fails with ErrTimeoutReadIndex, as etcd's.
+func (m *Member) readIndexRound() error {
 	deadline := time.NewTimer(m.cfg.reqTimeout())
 	defer deadline.Stop()
+	// Every request of this round gets its own context; an answer to any
+	// of them will do, as each was asked after the round began.
+	var asked [][]byte
 	for {
+		rctx := binary.BigEndian.AppendUint64(nil, m.ids.next())
+		asked = append(asked, rctx)
 		if err := m.node.ReadIndex(context.Background(), rctx); err != nil {
 			return ErrStopped
 		}
 		// Raft drops a read index asked while there is no leader (say,
 		// right after start); ask again soon in that case.
-		wait := readIndexRetry
+		after := readIndexRetry
 		if m.node.Status().Lead == 0 {
-			wait = 20 * time.Millisecond
+			after = 20 * time.Millisecond
 		}
-		retry := time.NewTimer(wait)
+		retry := time.NewTimer(after)
 		for waiting := true; waiting; {
 			select {
 			case rs := <-m.node.ReadStates():
-				if binary.BigEndian.Uint64(rs.Ctx) != seq {
+				if !slices.ContainsFunc(asked, func(c []byte) bool { return bytes.Equal(c, rs.Ctx) }) {
 					continue // the answer to an earlier, abandoned round
 				}
 				retry.Stop()
-				if !m.applied.Wait(m.stopping, rs.Index) {
+				switch m.applied.WaitDeadline(m.stopping, deadline.C, rs.Index) {
+				case wait.ErrCanceled:
 					return ErrStopped
+				case wait.ErrDeadline:
+					return ErrTimeoutReadIndex
 				}
 				return nil
 			case <-retry.C:

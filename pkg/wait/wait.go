@@ -2,7 +2,11 @@
 // monotonically increasing index to reach a value.
 package wait
 
-import "sync"
+import (
+	"errors"
+	"sync"
+	"time"
+)
 
 // Registry maps request IDs to the channel their result is delivered on.
 type Registry[T any] struct {
@@ -74,11 +78,24 @@ func (x *Index) Get() uint64 {
 // Wait blocks until the index is at least v (true) or cancel is closed
 // (false).
 func (x *Index) Wait(cancel <-chan struct{}, v uint64) bool {
+	return x.WaitDeadline(cancel, nil, v) == nil
+}
+
+// Errors of WaitDeadline.
+var (
+	ErrCanceled = errors.New("wait: canceled")
+	ErrDeadline = errors.New("wait: deadline reached")
+)
+
+// WaitDeadline blocks until the index is at least v (nil), cancel is
+// closed (ErrCanceled) or deadline fires (ErrDeadline; a nil deadline
+// never does).
+func (x *Index) WaitDeadline(cancel <-chan struct{}, deadline <-chan time.Time, v uint64) error {
 	for {
 		x.mu.Lock()
 		if x.v >= v {
 			x.mu.Unlock()
-			return true
+			return nil
 		}
 		if x.changed == nil {
 			x.changed = make(chan struct{})
@@ -88,7 +105,9 @@ func (x *Index) Wait(cancel <-chan struct{}, v uint64) bool {
 		select {
 		case <-ch:
 		case <-cancel:
-			return false
+			return ErrCanceled
+		case <-deadline:
+			return ErrDeadline
 		}
 	}
 }

@@ -49,3 +49,21 @@ func TestIndex(t *testing.T) {
 		t.Fatal("Wait with a closed cancel = true, want false")
 	}
 }
+
+func TestIndexWaitDeadline(t *testing.T) {
+	var x Index
+	x.Set(3)
+	if err := x.WaitDeadline(nil, nil, 3); err != nil {
+		t.Fatalf("WaitDeadline(3) at 3 = %v, want nil", err)
+	}
+	fired := make(chan time.Time, 1)
+	fired <- time.Time{}
+	if err := x.WaitDeadline(nil, fired, 4); err != ErrDeadline {
+		t.Fatalf("WaitDeadline past its deadline = %v, want %v", err, ErrDeadline)
+	}
+	cancel := make(chan struct{})
+	close(cancel)
+	if err := x.WaitDeadline(cancel, nil, 4); err != ErrCanceled {
+		t.Fatalf("WaitDeadline canceled = %v, want %v", err, ErrCanceled)
+	}
+}
