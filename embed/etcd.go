@@ -140,7 +140,7 @@ func (s *Server) start() error {
 		s.serve(func() error { return s.grpc.Serve(m.grpc) })
 		s.serve(func() error { return s.http.Serve(m.http) })
 	}
-	s.peerGRPC = grpc.NewServer(append(server.PeerServerOptions(), grpc.Creds(handshaken{}))...)
+	s.peerGRPC = grpc.NewServer(append(s.member.PeerServerOptions(), grpc.Creds(handshaken{}))...)
 	s.member.RegisterPeerService(s.peerGRPC)
 	for _, m := range s.peerMuxes {
 		s.serve(func() error { return s.peerGRPC.Serve(m.grpc) })

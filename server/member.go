@@ -182,6 +182,7 @@ func (m *Member) start() error {
 		Snapshot:        m.receiveSnapshot,
 		SentBytes:       m.metrics.sentBytes,
 		ReceivedBytes:   m.metrics.receivedBytes,
+		ClusterID:       cluster.ID,
 	}, m.lg, m.cfg.PeerTLS)
 	m.node, err = raftnode.Start(raftnode.Config{
 		ID:             cluster.LocalID,
@@ -314,8 +315,11 @@ func (m *Member) apply(a raftnode.Apply) error {
 }
 
 // PeerServerOptions are the options of the gRPC server on the peer
-// listeners (see RegisterPeerService).
-func PeerServerOptions() []grpc.ServerOption { return transport.ServerOptions() }
+// listeners (see RegisterPeerService); they bound what a peer may send by
+// this member's MaxRequestBytes.
+func (m *Member) PeerServerOptions() []grpc.ServerOption {
+	return transport.ServerOptions(m.cfg.MaxRequestBytes)
+}
 
 // RegisterPeerService adds the peer service (Raft messages, forwarded
 // lease requests) to the gRPC server on the peer listeners.

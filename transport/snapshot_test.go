@@ -17,25 +17,35 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/cairn-kv/cairn/pkg/codec"
 )
 
 type record struct{ k, v []byte }
 
-// serve runs a transport for member id with handlers h on a real socket
-// and returns its address.
+// serve runs a transport for member id with handlers h on a real socket,
+// with member 1 (the sender's ID) as its peer, and returns its address.
 func serve(t *testing.T, id uint64, h Handlers) string {
+	t.Helper()
+	addr, _ := serveTransport(t, id, h)
+	return addr
+}
+
+func serveTransport(t *testing.T, id uint64, h Handlers) (string, *Transport) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer(grpc.ForceServerCodec(codec.Codec{}), grpc.MaxRecvMsgSize(1<<30))
-	New(id, h, slog.New(slog.NewTextHandler(io.Discard, nil)), nil).Register(s)
+	s := grpc.NewServer(ServerOptions(4 << 20)...) // the test sends a 3 MiB record
+	tr := New(id, h, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	tr.Register(s)
 	go s.Serve(l)
 	t.Cleanup(s.Stop)
-	return l.Addr().String()
+	// The peer it knows: nothing listens there, its stream only retries.
+	if err := tr.SetPeer(1, []string{"http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Close)
+	return l.Addr().String(), tr
 }
 
 func sender(t *testing.T, to uint64, addr string) *Transport {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -54,6 +56,13 @@ type Handlers struct {
 	// SentBytes and ReceivedBytes, if set, count the encoded bytes of the
 	// Raft messages sent to and received from peer id.
 	SentBytes, ReceivedBytes func(id uint64, n int)
+	// ClusterID is this member's cluster. Every stream and call names its
+	// sender and cluster in its metadata; one from another cluster, or
+	// from a member that is not a peer of this one (see SetPeer), is
+	// refused (etcd checks X-Etcd-Cluster-ID and X-Server-From the same
+	// way). Bootstrap, asked by a member that knows no cluster yet, is not
+	// checked.
+	ClusterID uint64
 }
 
 // Transport is this member's end of the peer network.
@@ -186,12 +195,33 @@ var (
 	peerKeepaliveTimeout = 5 * time.Second
 )
 
+// MaxMessageBytes bounds every message a peer may send (a Raft message, a
+// snapshot chunk, a forwarded lease call), given the member's
+// --max-request-bytes: Raft packs up to 1 MiB of entries into a message
+// (raftnode's MaxSizePerMsg) and always at least one entry, itself at most
+// a request; a snapshot chunk is 1 MiB and one record. Members must share
+// --max-request-bytes, or a follower with a smaller one refuses what the
+// leader sends.
+func MaxMessageBytes(maxRequestBytes uint) int {
+	const overhead = 2<<20 + 64<<10
+	if maxRequestBytes > 1<<30 {
+		maxRequestBytes = 1 << 30
+	}
+	return int(maxRequestBytes) + overhead
+}
+
+// maxCallBytes bounds the body of a forwarded lease call or a Bootstrap
+// request, which carry an ID or nothing (etcd 3.7.1 fixed an unbounded
+// peer lease request body).
+const maxCallBytes = 4 << 10
+
 // ServerOptions are the gRPC server options of the peer listener: the
-// codec, message size, and a keepalive policy that admits peers' pings.
-func ServerOptions() []grpc.ServerOption {
+// codec, the largest message (MaxMessageBytes), and a keepalive policy
+// that admits peers' pings.
+func ServerOptions(maxRequestBytes uint) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ForceServerCodec(codec.Codec{}),
-		grpc.MaxRecvMsgSize(1 << 30),
+		grpc.MaxRecvMsgSize(MaxMessageBytes(maxRequestBytes)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 	}
 }
@@ -262,7 +292,7 @@ func (p *peer) stream() error {
 		case <-ctx.Done():
 		}
 	}()
-	s, err := p.conn.NewStream(ctx, &serviceDesc.Streams[0], "/"+serviceName+"/Send")
+	s, err := p.conn.NewStream(p.t.outgoing(ctx), &serviceDesc.Streams[0], "/"+serviceName+"/Send")
 	if err != nil {
 		return err
 	}
@@ -323,24 +353,112 @@ var serviceDesc = grpc.ServiceDesc{
 	},
 }
 
-// recv steps every message a peer streams to us.
+// Metadata keys of every peer stream and call: the sender's member ID and
+// its cluster ID, in hex.
+const (
+	mdFrom      = "cairn-from"
+	mdClusterID = "cairn-cluster-id"
+)
+
+// outgoing adds this member's ID and cluster to a call's metadata.
+func (t *Transport) outgoing(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx,
+		mdFrom, strconv.FormatUint(t.id, 16), mdClusterID, strconv.FormatUint(t.h.ClusterID, 16))
+}
+
+// sender checks the metadata of a stream or call from a peer and returns
+// the sender's ID: it must name this cluster and a member this one
+// reaches. A removed member is told so (PermissionDenied), which is how it
+// learns it is gone.
+func (t *Transport) sender(ctx context.Context) (uint64, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	get := func(key string) (uint64, bool) {
+		v := md.Get(key)
+		if len(v) != 1 {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(v[0], 16, 64)
+		return n, err == nil
+	}
+	cid, ok := get(mdClusterID)
+	if !ok || (t.h.ClusterID != 0 && cid != t.h.ClusterID) {
+		return 0, status.Errorf(codes.FailedPrecondition, "transport: request cluster ID mismatch (got %x, want %x)", cid, t.h.ClusterID)
+	}
+	from, ok := get(mdFrom)
+	if !ok {
+		return 0, status.Error(codes.InvalidArgument, "transport: the sender is not named")
+	}
+	if t.h.IsRemoved != nil && t.h.IsRemoved(from) {
+		return 0, status.Error(codes.PermissionDenied, "the member has been permanently removed from the cluster")
+	}
+	t.mu.Lock()
+	_, known := t.peers[from]
+	t.mu.Unlock()
+	if !known {
+		return 0, status.Errorf(codes.NotFound, "transport: sender %x is not a member this one knows", from)
+	}
+	return from, nil
+}
+
+// recv steps the messages a peer streams to us (see receive).
 func (t *Transport) recv(s grpc.ServerStream) error {
+	from, err := t.sender(s.Context())
+	if err != nil {
+		return err
+	}
 	for {
-		m := &raftpb.Message{}
-		if err := s.RecvMsg(m); err != nil {
+		var b blob
+		if err := s.RecvMsg(&b); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			return err
 		}
-		if t.h.IsRemoved != nil && t.h.IsRemoved(m.GetFrom()) {
-			return status.Error(codes.PermissionDenied, "the member has been permanently removed from the cluster")
+		if err := t.receive(from, b.b); err != nil {
+			t.lg.Warn("refusing a peer's message stream", "from", fmt.Sprintf("%x", from), "error", err)
+			return err
 		}
-		if t.h.ReceivedBytes != nil {
-			t.h.ReceivedBytes(m.GetFrom(), proto.Size(m))
-		}
-		t.h.Step(m)
 	}
+}
+
+// receive decodes one Raft message streamed by member from and steps it.
+// A message must come from its stream's sender, to this member, and be one
+// that Raft exchanges between members; a snapshot never comes this way (it
+// has its own stream: Snapshot), nor does a message Raft keeps local.
+func (t *Transport) receive(from uint64, b []byte) error {
+	m := &raftpb.Message{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return status.Errorf(codes.InvalidArgument, "transport: bad Raft message: %v", err)
+	}
+	switch {
+	case m.GetFrom() != from:
+		return status.Errorf(codes.InvalidArgument, "transport: a message from %x on the stream of %x", m.GetFrom(), from)
+	case m.GetTo() != t.id:
+		return status.Errorf(codes.InvalidArgument, "transport: a message to %x sent to %x", m.GetTo(), t.id)
+	case !peerMessage(m.GetType()):
+		return status.Errorf(codes.InvalidArgument, "transport: %s is not accepted on the message stream", m.GetType())
+	}
+	if t.h.IsRemoved != nil && t.h.IsRemoved(from) {
+		return status.Error(codes.PermissionDenied, "the member has been permanently removed from the cluster")
+	}
+	if t.h.ReceivedBytes != nil {
+		t.h.ReceivedBytes(from, len(b))
+	}
+	t.h.Step(m)
+	return nil
+}
+
+// peerMessage reports whether members send messages of type typ to each
+// other on the message stream (raft's non-local messages, but MsgSnap).
+func peerMessage(typ raftpb.MessageType) bool {
+	switch typ {
+	case raftpb.MsgApp, raftpb.MsgAppResp, raftpb.MsgVote, raftpb.MsgVoteResp,
+		raftpb.MsgPreVote, raftpb.MsgPreVoteResp, raftpb.MsgHeartbeat, raftpb.MsgHeartbeatResp,
+		raftpb.MsgProp, raftpb.MsgTransferLeader, raftpb.MsgTimeoutNow,
+		raftpb.MsgReadIndex, raftpb.MsgReadIndexResp:
+		return true
+	}
+	return false
 }
 
 func (t *Transport) leaseErr(err error) error {
@@ -352,8 +470,11 @@ func (t *Transport) leaseErr(err error) error {
 
 func leaseRenewHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 	t := srv.(*Transport)
+	if _, err := t.sender(ctx); err != nil {
+		return nil, err
+	}
 	var req pb.LeaseKeepAliveRequest
-	if err := dec(&req); err != nil {
+	if err := decodeCall(dec, &req); err != nil {
 		return nil, err
 	}
 	ttl, err := t.h.LeaseRenew(ctx, req.ID)
@@ -365,8 +486,11 @@ func leaseRenewHandler(srv any, ctx context.Context, dec func(any) error, _ grpc
 
 func leaseTTLHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 	t := srv.(*Transport)
+	if _, err := t.sender(ctx); err != nil {
+		return nil, err
+	}
 	var req pb.LeaseTimeToLiveRequest
-	if err := dec(&req); err != nil {
+	if err := decodeCall(dec, &req); err != nil {
 		return nil, err
 	}
 	resp, err := t.h.LeaseTimeToLive(ctx, &req)
@@ -378,8 +502,11 @@ func leaseTTLHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.U
 
 func leaseLeasesHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 	t := srv.(*Transport)
+	if _, err := t.sender(ctx); err != nil {
+		return nil, err
+	}
 	var req pb.LeaseLeasesRequest
-	if err := dec(&req); err != nil {
+	if err := decodeCall(dec, &req); err != nil {
 		return nil, err
 	}
 	resp, err := t.h.LeaseLeases(ctx)
@@ -387,6 +514,18 @@ func leaseLeasesHandler(srv any, ctx context.Context, dec func(any) error, _ grp
 		return nil, t.leaseErr(err)
 	}
 	return resp, nil
+}
+
+// decodeCall decodes a forwarded call's request, which must be at most
+// maxCallBytes.
+func decodeCall(dec func(any) error, req proto.Message) error {
+	if err := dec(req); err != nil {
+		return err
+	}
+	if n := proto.Size(req); n > maxCallBytes {
+		return status.Errorf(codes.InvalidArgument, "transport: a request of %d bytes (at most %d)", n, maxCallBytes)
+	}
+	return nil
 }
 
 // forward makes a unary call to peer to.
@@ -397,7 +536,7 @@ func (t *Transport) forward(ctx context.Context, to uint64, method string, req, 
 	if !ok {
 		return fmt.Errorf("transport: unknown peer %x", to)
 	}
-	err := p.conn.Invoke(ctx, "/"+serviceName+"/"+method, req, resp)
+	err := p.conn.Invoke(t.outgoing(ctx), "/"+serviceName+"/"+method, req, resp)
 	if status.Code(err) == codes.NotFound {
 		return ErrLeaseNotFound
 	}
@@ -445,6 +584,9 @@ func bootstrapHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.
 	var req blob
 	if err := dec(&req); err != nil {
 		return nil, err
+	}
+	if len(req.b) > maxCallBytes {
+		return nil, status.Errorf(codes.InvalidArgument, "transport: a Bootstrap request of %d bytes (at most %d)", len(req.b), maxCallBytes)
 	}
 	if t.h.Bootstrap == nil {
 		return nil, status.Error(codes.Unimplemented, "no bootstrap information")
@@ -500,7 +642,7 @@ func (t *Transport) SendSnapshot(ctx context.Context, m *raftpb.Message, each fu
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s, err := p.conn.NewStream(ctx, &serviceDesc.Streams[1], "/"+serviceName+"/Snapshot")
+	s, err := p.conn.NewStream(t.outgoing(ctx), &serviceDesc.Streams[1], "/"+serviceName+"/Snapshot")
 	if err != nil {
 		return err
 	}
@@ -562,6 +704,10 @@ func (t *Transport) SendSnapshot(ctx context.Context, m *raftpb.Message, each fu
 
 // recvSnapshot hands a streamed snapshot to the Snapshot handler.
 func (t *Transport) recvSnapshot(s grpc.ServerStream) error {
+	from, err := t.sender(s.Context())
+	if err != nil {
+		return err
+	}
 	var head blob
 	if err := s.RecvMsg(&head); err != nil {
 		return err
@@ -570,8 +716,8 @@ func (t *Transport) recvSnapshot(s grpc.ServerStream) error {
 	if len(head.b) == 0 || head.b[0] != snapMessage || proto.Unmarshal(head.b[1:], m) != nil || m.GetType() != raftpb.MsgSnap || m.Snapshot == nil || m.Snapshot.Metadata == nil {
 		return status.Error(codes.InvalidArgument, "transport: a snapshot stream must start with its MsgSnap")
 	}
-	if t.h.IsRemoved != nil && t.h.IsRemoved(m.GetFrom()) {
-		return status.Error(codes.PermissionDenied, "the member has been permanently removed from the cluster")
+	if m.GetFrom() != from || m.GetTo() != t.id {
+		return status.Errorf(codes.InvalidArgument, "transport: a snapshot from %x to %x on a stream from %x to %x", m.GetFrom(), m.GetTo(), from, t.id)
 	}
 	if t.h.Snapshot == nil {
 		return status.Error(codes.Unimplemented, "transport: snapshots are not accepted")
