@@ -109,6 +109,9 @@ func (m *Member) MemberPromote(ctx context.Context, id uint64) ([]membership.Mem
 // configure proposes one membership change as a Raft conf change and waits
 // until it is applied here. Changes are made one at a time.
 func (m *Member) configure(ctx context.Context, ch membership.Change, typ raftpb.ConfChangeType) ([]membership.Member, error) {
+	if err := m.alive(); err != nil {
+		return nil, err
+	}
 	m.confMu.Lock()
 	defer m.confMu.Unlock()
 	if err := m.cluster.Validate(ch, maxLearners); err != nil {
@@ -151,6 +154,8 @@ func (m *Member) proposeConfChange(ctx context.Context, ch membership.Change, ty
 		return nil, m.ctxErr(ctx, ctx.Err())
 	case <-m.stopping:
 		return nil, ErrStopped
+	case <-m.dead:
+		return nil, ErrStopped
 	}
 }
 
@@ -176,7 +181,9 @@ func (m *Member) afterConfChange(r apply.Result) {
 			// Not at once, as etcd: a leader removing itself must still
 			// tell the others the removal is committed, or they wait for
 			// it forever.
+			m.wg.Add(1)
 			go func() {
+				defer m.wg.Done()
 				select {
 				case <-time.After(removedStopDelay):
 					m.fail(ErrMemberRemoved)

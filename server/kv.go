@@ -14,6 +14,9 @@ import (
 // after a linearizable read index.
 func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (resp *pb.RangeResponse, err error) {
 	defer func(start time.Time) { m.metrics.observeRequest("Range", start, err) }(time.Now())
+	if err := m.alive(); err != nil {
+		return nil, err
+	}
 	if !r.Serializable {
 		if err := m.linearizableReadNotify(ctx); err != nil {
 			return nil, err
@@ -50,6 +53,9 @@ func (m *Member) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb
 // is serializable) and replicates any other.
 func (m *Member) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
 	if apply.IsTxnReadOnly(r) {
+		if err := m.alive(); err != nil {
+			return nil, err
+		}
 		if !apply.IsTxnSerializable(r) {
 			if err := m.linearizableReadNotify(ctx); err != nil {
 				return nil, err

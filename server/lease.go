@@ -63,6 +63,9 @@ func (m *Member) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb
 // is not written through Raft, except once after a checkpoint, to clear the
 // recorded remaining TTL. A follower forwards it to the leader.
 func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
+	if err := m.alive(); err != nil {
+		return 0, err
+	}
 	if leader, local := m.leaseLeader(); !local {
 		ttl, err := m.transport.LeaseRenew(ctx, leader, id)
 		return ttl, m.forwardedErr(err)
@@ -188,6 +191,9 @@ func exceedsRequestLimit(applied, committed uint64, req *pb.InternalRaftRequest,
 // LeaseTimeToLive reports a lease's remaining TTL (whole seconds), granted
 // TTL and, if asked, its keys in key order.
 func (m *Member) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	if err := m.alive(); err != nil {
+		return nil, err
+	}
 	if leader, local := m.leaseLeader(); !local {
 		resp, err := m.transport.LeaseTimeToLive(ctx, leader, r)
 		return resp, m.forwardedErr(err)

@@ -72,7 +72,11 @@ type Member struct {
 	published chan struct{}
 	wg        sync.WaitGroup
 	failed    chan error
-	closeOne  sync.Once
+	// dead is closed when the member fails (see Failed): requests are then
+	// refused with ErrStopped at once.
+	dead     chan struct{}
+	deadOnce sync.Once
+	closeOne sync.Once
 }
 
 // New opens the data directory, bootstraps or restores the member, and
@@ -90,8 +94,17 @@ func New(cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Member{cfg: cfg, lg: lg, eng: eng, stopping: make(chan struct{}), failed: make(chan error, 1), published: make(chan struct{}), metrics: newMetrics()}
+	m := &Member{cfg: cfg, lg: lg, eng: eng, stopping: make(chan struct{}), failed: make(chan error, 1), dead: make(chan struct{}),
+		published: make(chan struct{}), metrics: newMetrics()}
 	if err := m.start(); err != nil {
+		// Stop whatever started, before the storage it uses closes.
+		close(m.stopping)
+		if m.node != nil {
+			m.node.Stop()
+		}
+		if m.transport != nil {
+			m.transport.Close()
+		}
 		if m.hub != nil {
 			m.hub.Close()
 		}
@@ -224,8 +237,21 @@ func (m *Member) start() error {
 }
 
 // Failed delivers an error if the member stopped on its own (a storage
-// failure); it then refuses requests with ErrStopped.
+// failure, its removal from the cluster); from then on it refuses requests
+// with ErrStopped at once.
 func (m *Member) Failed() <-chan error { return m.failed }
+
+// alive returns ErrStopped once the member failed or is closing.
+func (m *Member) alive() error {
+	select {
+	case <-m.dead:
+		return ErrStopped
+	case <-m.stopping:
+		return ErrStopped
+	default:
+		return nil
+	}
+}
 
 // Close stops the member and waits for its goroutines.
 func (m *Member) Close() error {
@@ -247,6 +273,7 @@ func (m *Member) Close() error {
 
 func (m *Member) fail(err error) {
 	m.lg.Error("member failed", "error", err)
+	m.deadOnce.Do(func() { close(m.dead) })
 	select {
 	case m.failed <- err:
 	default:
@@ -386,6 +413,9 @@ func (m *Member) Header(rev int64) *pb.ResponseHeader {
 
 // propose replicates req through Raft and waits for its applied result.
 func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (_ any, err error) {
+	if err := m.alive(); err != nil {
+		return nil, err
+	}
 	m.metrics.proposalsPending.Inc()
 	defer m.metrics.proposalsPending.Dec()
 	st := m.node.Status()
@@ -425,6 +455,10 @@ func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (_ an
 		m.metrics.proposalsFailed.Inc()
 		return nil, m.ctxErr(ctx, ctx.Err())
 	case <-m.stopping:
+		m.metrics.proposalsFailed.Inc()
+		return nil, ErrStopped
+	case <-m.dead:
+		m.waits.Cancel(id)
 		m.metrics.proposalsFailed.Inc()
 		return nil, ErrStopped
 	}

@@ -37,6 +37,9 @@ func (b *readBatcher) init() {
 // linearizableReadNotify returns once the member has applied everything
 // committed before the call, so a local read then is linearizable.
 func (m *Member) linearizableReadNotify(ctx context.Context) error {
+	if err := m.alive(); err != nil {
+		return err
+	}
 	m.reads.mu.Lock()
 	round := m.reads.next
 	m.reads.mu.Unlock()
@@ -50,6 +53,8 @@ func (m *Member) linearizableReadNotify(ctx context.Context) error {
 	case <-ctx.Done():
 		return m.ctxErr(ctx, ctx.Err())
 	case <-m.stopping:
+		return ErrStopped
+	case <-m.dead:
 		return ErrStopped
 	}
 }

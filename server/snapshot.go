@@ -48,7 +48,9 @@ func (m *Member) sendSnapshot(req *raftpb.Message) {
 		defer snap.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), snapshotSendTimeout)
 		defer cancel()
+		m.wg.Add(1)
 		go func() {
+			defer m.wg.Done()
 			select {
 			case <-m.stopping:
 				cancel()
