@@ -312,6 +312,15 @@ func (s *Server) Close() error {
 
 func (s *Server) closeAll() error {
 	close(s.closing)
+	// Refuse new client connections at once, as etcd does: a client with
+	// other endpoints fails over instead of having its connection accepted
+	// and dropped unanswered while the streams in flight drain.
+	for _, m := range s.clientMuxes {
+		m.Close()
+	}
+	for _, m := range s.clientHTTPMuxes {
+		m.Close()
+	}
 	// Fail the Lock and Election calls that wait on the member first, so
 	// the gRPC server can stop gracefully.
 	s.self.Close()
@@ -326,12 +335,6 @@ func (s *Server) closeAll() error {
 	}
 	if s.peerGRPC != nil {
 		s.peerGRPC.Stop()
-	}
-	for _, m := range s.clientMuxes {
-		m.Close()
-	}
-	for _, m := range s.clientHTTPMuxes {
-		m.Close()
 	}
 	for _, m := range s.peerMuxes {
 		m.Close()
