@@ -120,6 +120,10 @@ func (a *Applier) Apply(entries []*raftpb.Entry) (*Applied, error) {
 			return nil, fmt.Errorf("apply: entry %d: %w", e.GetIndex(), err)
 		}
 		res := a.applyRequest(ctx, wb, req)
+		if err := asStorageError(requestName(req), res.Err); err != nil {
+			wb.Abort()
+			return nil, fmt.Errorf("apply: entry %d: %w", e.GetIndex(), err)
+		}
 		if req.Header != nil {
 			res.ID = req.Header.ID
 		}
@@ -190,7 +194,30 @@ func (a *Applier) applyRequest(ctx context.Context, wb *mvcc.Batch, req *pb.Inte
 		}
 		return Result{Resp: &pb.MemberListResponse{}}
 	}
-	return Result{Err: fmt.Errorf("apply: unsupported request")}
+	return Result{Err: errUnsupported}
+}
+
+// requestName names req's kind, for errors.
+func requestName(req *pb.InternalRaftRequest) string {
+	switch {
+	case req.Put != nil:
+		return "put"
+	case req.DeleteRange != nil:
+		return "delete range"
+	case req.Txn != nil:
+		return "txn"
+	case req.Compaction != nil:
+		return "compaction"
+	case req.LeaseGrant != nil:
+		return "lease grant"
+	case req.LeaseRevoke != nil:
+		return "lease revoke"
+	case req.LeaseCheckpoint != nil:
+		return "lease checkpoint"
+	case req.ClusterMemberAttrSet != nil:
+		return "member attributes"
+	}
+	return "request"
 }
 
 // write runs one write transaction. If it fails after writing (a txn whose
@@ -204,7 +231,7 @@ func (a *Applier) write(wb *mvcc.Batch, fn func(leasedWrite) (any, error)) Resul
 	if err != nil {
 		if tw.Changes() > 0 {
 			if rerr := wb.RollbackTo(sp); rerr != nil {
-				return Result{Err: rerr}
+				return Result{Err: &StorageError{Op: "rollback", Err: rerr}}
 			}
 			if errors.Is(err, ErrKeyNotFound) {
 				err = ErrKeyNotFound

@@ -76,27 +76,36 @@ func (a *Applier) leaseGrant(wb *mvcc.Batch, r *pb.LeaseGrantRequest) Result {
 }
 
 // leaseRevoke deletes the lease's keys in one revision, in key order, then
-// the lease.
+// the lease. It runs under a savepoint, as every write request: if it
+// fails midway, nothing of it stays in the batch.
 func (a *Applier) leaseRevoke(ctx context.Context, wb *mvcc.Batch, r *pb.LeaseRevokeRequest) Result {
 	if !a.lessor.LeaseExists(r.ID) {
 		return Result{Err: lease.ErrLeaseNotFound}
 	}
-	keys, err := lease.Keys(wb.Pebble(), r.ID)
-	if err != nil {
+	sp := wb.Savepoint()
+	if err := a.revoke(ctx, wb, r.ID); err != nil {
+		if rerr := wb.RollbackTo(sp); rerr != nil {
+			return Result{Err: &StorageError{Op: "rollback", Err: rerr}}
+		}
 		return Result{Err: err}
+	}
+	return Result{Resp: &pb.LeaseRevokeResponse{Header: &pb.ResponseHeader{Revision: wb.Rev()}}}
+}
+
+func (a *Applier) revoke(ctx context.Context, wb *mvcc.Batch, id int64) error {
+	keys, err := lease.Keys(wb.Pebble(), id)
+	if err != nil {
+		return err
 	}
 	tw := a.newWrite(wb)
 	for _, k := range keys {
 		if _, _, err := tw.DeleteRange(ctx, k, nil, false); err != nil {
 			tw.End()
-			return Result{Err: err}
+			return err
 		}
 	}
 	tw.End()
-	if err := a.lessor.Revoke(wb.Pebble(), r.ID); err != nil {
-		return Result{Err: err}
-	}
-	return Result{Resp: &pb.LeaseRevokeResponse{Header: &pb.ResponseHeader{Revision: wb.Rev()}}}
+	return a.lessor.Revoke(wb.Pebble(), id)
 }
 
 func (a *Applier) leaseCheckpoint(wb *mvcc.Batch, r *pb.LeaseCheckpointRequest) Result {

@@ -41,7 +41,10 @@ func IsTxnSerializable(r *pb.TxnRequest) bool {
 // branches) against the state before any write, checks the chosen
 // operations, then executes them in order, as etcd does.
 func Txn(ctx context.Context, tw WriteView, leases LeaseLookup, r *pb.TxnRequest) (*pb.TxnResponse, error) {
-	path := compareToPath(ctx, tw, r)
+	path, err := compareToPath(ctx, tw, r)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := checkTxn(ctx, tw, leases, r, path); err != nil {
 		return nil, err
 	}
@@ -81,46 +84,57 @@ func branch(r *pb.TxnRequest, succeeded bool) []*pb.RequestOp {
 }
 
 // compareToPath lists, depth first, whether each txn on the taken path
-// succeeded.
-func compareToPath(ctx context.Context, rv ReadView, r *pb.TxnRequest) []bool {
-	path := []bool{applyCompares(ctx, rv, r.Compare)}
-	for _, op := range branch(r, path[0]) {
+// succeeded. A compare that cannot read the store fails the txn with a
+// storage error: taking the failure branch instead would make the outcome
+// depend on the member's disk, not on the log.
+func compareToPath(ctx context.Context, rv ReadView, r *pb.TxnRequest) ([]bool, error) {
+	ok, err := applyCompares(ctx, rv, r.Compare)
+	if err != nil {
+		return nil, err
+	}
+	path := []bool{ok}
+	for _, op := range branch(r, ok) {
 		if t := op.GetRequestTxn(); t != nil {
-			path = append(path, compareToPath(ctx, rv, t)...)
+			sub, err := compareToPath(ctx, rv, t)
+			if err != nil {
+				return nil, err
+			}
+			path = append(path, sub...)
 		}
 	}
-	return path
+	return path, nil
 }
 
-func applyCompares(ctx context.Context, rv ReadView, cmps []*pb.Compare) bool {
+func applyCompares(ctx context.Context, rv ReadView, cmps []*pb.Compare) (bool, error) {
 	for _, c := range cmps {
-		if !applyCompare(ctx, rv, c) {
-			return false
+		ok, err := applyCompare(ctx, rv, c)
+		if err != nil || !ok {
+			return false, err
 		}
 	}
-	return true
+	return true, nil
 }
 
 // applyCompare holds when every key in the compare's range satisfies it. A
 // missing key compares as the zero KeyValue, except that a value compare on
 // a missing key always fails.
-func applyCompare(ctx context.Context, rv ReadView, c *pb.Compare) bool {
+func applyCompare(ctx context.Context, rv ReadView, c *pb.Compare) (bool, error) {
 	rr, err := rv.Range(ctx, c.Key, gteRange(c.RangeEnd), mvcc.RangeOptions{})
 	if err != nil {
-		return false
+		return false, &StorageError{Op: "txn compare", Err: err}
 	}
 	if len(rr.KVs) == 0 {
 		if c.Target == pb.Compare_VALUE {
-			return false
+			return false, nil
 		}
-		return compareKV(c, &mvccpb.KeyValue{})
+		return compareKV(c, &mvccpb.KeyValue{}), nil
 	}
 	for i := range rr.KVs {
 		if !compareKV(c, rr.KVs[i]) {
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
 func compareKV(c *pb.Compare, kv *mvccpb.KeyValue) bool {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/transport"
@@ -42,6 +43,13 @@ func (m *Member) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.L
 	}
 	for r.ID == lease.NoLease {
 		r.ID = int64(m.ids.next() & (1<<63 - 1))
+	}
+	// The effective TTL is decided here, at propose time, and carried in
+	// the entry: apply stores it as is, so members whose
+	// --election-timeout differ still store the same TTL.
+	if minTTL := m.cfg.minLeaseTTL(); r.TTL < minTTL {
+		r = proto.Clone(r).(*pb.LeaseGrantRequest)
+		r.TTL = minTTL
 	}
 	resp, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseGrant: r})
 	if err != nil {

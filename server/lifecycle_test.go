@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
@@ -70,5 +71,27 @@ func TestFailedMemberRefusesRequests(t *testing.T) {
 	}
 	if _, err := m.MemberRemove(ctx, 0x1234); !errors.Is(err, ErrStopped) {
 		t.Fatalf("MemberRemove after failure: got %v, want %v", err, ErrStopped)
+	}
+}
+
+// The minimum lease TTL (1.5 election timeouts) is applied when the grant
+// is proposed, so the entry carries the TTL every member stores: the
+// lessor itself raises nothing.
+func TestLeaseGrantTTLDecidedAtPropose(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), freeURL(t))
+	cfg.ElectionTicks = 300 // 3 s: the minimum TTL is ceil(4.5 s) = 5 s
+	m := startMember(t, cfg)
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := m.LeaseGrant(ctx, &pb.LeaseGrantRequest{ID: 7, TTL: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.TTL != 5 {
+		t.Fatalf("granted TTL %d, want the minimum 5", resp.TTL)
+	}
+	if l, ok := m.lessor.Lookup(7); !ok || l.TTL != 5 {
+		t.Fatalf("stored lease %+v (found %v), want TTL 5", l, ok)
 	}
 }

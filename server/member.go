@@ -160,7 +160,8 @@ func (m *Member) start() error {
 	if err != nil {
 		return err
 	}
-	m.lessor, err = lease.Open(m.eng, lease.Config{MinTTL: m.cfg.minLeaseTTL()})
+	// No MinTTL: the TTL a grant carries is final (see LeaseGrant).
+	m.lessor, err = lease.Open(m.eng, lease.Config{})
 	if err != nil {
 		return err
 	}
