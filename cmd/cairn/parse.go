@@ -82,6 +82,9 @@ func parseConfig(args, environ []string) (invocation, error) {
 	if err := checkSettings(set, path == ""); err != nil {
 		return inv, err
 	}
+	if err := refuseUnimplementedSecurity(set); err != nil {
+		return inv, err
+	}
 	inv.notices = append(inv.notices, deprecations(set)...)
 	cfg := &embed.Config{}
 	for _, s := range set {
