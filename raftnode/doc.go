@@ -17,13 +17,20 @@
 // record (a crash between the two), start-up takes it. Format-1 data dirs,
 // whose log was in the 'r' and 'h' keyspaces, are converted at start-up.
 //
+// Conf changes: the apply loop decides each committed conf change (see
+// Apply.Decide) and the Raft loop applies its verdict, waiting for it
+// before it acknowledges the Ready; on restart, the verdicts recorded with
+// the applied state (Config.ConfVerdict) rebuild Raft's configuration.
+//
 // Snapshots: the leader compacts its log every SnapshotCount applied
 // entries, keeping CatchUpEntries. When Raft needs to send a member what is
 // gone, the MsgSnap goes out on SnapshotRequests; the server answers with
 // the state at its applied index (the metadata it sends says so) through
 // the transport. On the receiving member ReceiveSnapshot writes the stream
 // into one sstable that also clears the old state and carries the new
-// snapshot metadata, then steps the message; once Raft accepts it, the
+// snapshot metadata, keeps it under the snapshot's (index, term) (a
+// message never names a file), then steps the message; Step drops any
+// MsgSnap that did not come this way; once Raft accepts it, the
 // apply loop installs it (one Pebble ingest) after every earlier entry,
 // and the Raft loop waits for that, records the install in the WAL (which
 // voids the log before it), and goes on.

@@ -91,9 +91,9 @@ type Status struct {
 // Membership is decided by the apply loop, as in etcd: for each conf
 // change entry among Entries, in order, the apply loop validates the change
 // against the replicated membership and calls Decide with the change Raft
-// is to apply, or a change of node raft.None (a no-op) if it rejected it. The Raft loop waits
-// for every verdict of a Ready before it goes on, so Raft's configuration
-// and the membership store never disagree.
+// is to apply, or a change of node raft.None (a no-op) if it rejected it.
+// The Raft loop waits for every verdict of a Ready before it goes on, so
+// Raft's configuration and the membership store never disagree.
 type Apply struct {
 	Entries  []*raftpb.Entry
 	Snapshot *SnapshotInstall
