@@ -99,9 +99,11 @@ func New(cfg Config) (*Member, error) {
 	if err := m.start(); err != nil {
 		// Stop whatever started, before the storage it uses closes.
 		close(m.stopping)
+		m.stopCompactor()
 		if m.node != nil {
 			m.node.Stop()
 		}
+		m.wg.Wait() // the loops, if they started
 		if m.transport != nil {
 			m.transport.Close()
 		}
