@@ -141,3 +141,35 @@ func TestStartAfterSnapshotInstallCrash(t *testing.T) {
 		t.Fatalf("status %+v, want term > 3 and commit > 50", st)
 	}
 }
+
+// A snapshot reaches Raft only through ReceiveSnapshot, which keeps the
+// file it wrote under the snapshot's (index, term): a MsgSnap handed to
+// Step (here one naming another file, from a higher term) is dropped, and
+// the node goes on leading.
+func TestStepDropsSnapshotMessages(t *testing.T) {
+	eng, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	n := startNode(t, eng, 0)
+	defer n.Stop()
+	propose(t, n, "a")
+	nextData(t, n, 1)
+	before := n.Status()
+	n.Step(&raftpb.Message{Type: raftpb.MsgSnap.Enum(), From: proto.Uint64(2), To: proto.Uint64(1), Term: proto.Uint64(before.Term + 10),
+		Snapshot: &raftpb.Snapshot{Data: []byte("/etc/passwd"), Metadata: &raftpb.SnapshotMetadata{
+			Index: proto.Uint64(1000), Term: proto.Uint64(before.Term + 10), ConfState: &raftpb.ConfState{Voters: []uint64{1, 2}}}}})
+	propose(t, n, "b")
+	if got, _ := nextData(t, n, 1); got[0] != "b" {
+		t.Fatalf("after the forged snapshot got %q, want [b]", got)
+	}
+	if st := n.Status(); st.Term != before.Term || st.Lead != 1 {
+		t.Fatalf("status %+v after the forged snapshot, want leader 1 at term %d", st, before.Term)
+	}
+	select {
+	case <-n.Done():
+		t.Fatalf("the loop stopped: %v", n.Err())
+	default:
+	}
+}
