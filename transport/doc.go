@@ -6,4 +6,13 @@
 // bounded queue: a full queue or a broken stream drops messages (Raft
 // retransmits) and reports the peer unreachable, so a slow or dead peer
 // never blocks the Raft loop.
+//
+// Input from peers is as untrusted as input from clients. Every stream
+// and call names its sender and cluster ID in its metadata: another
+// cluster, a member this one does not reach (not a peer: see SetPeer) or a
+// removed member is refused. On the message stream each message must come
+// from the stream's sender, to this member, and be one Raft exchanges
+// between members; a snapshot never travels there (it has its own stream,
+// and the receiver names the file it writes, never the message). Every
+// message is bounded (MaxMessageBytes), forwarded calls more tightly.
 package transport
