@@ -200,6 +200,8 @@ func (a *Applier) applyRequest(ctx context.Context, wb *mvcc.Batch, req *pb.Inte
 // requestName names req's kind, for errors.
 func requestName(req *pb.InternalRaftRequest) string {
 	switch {
+	case req.Alarm != nil:
+		return "alarm"
 	case req.Put != nil:
 		return "put"
 	case req.DeleteRange != nil:

@@ -31,7 +31,7 @@ func (e *StorageError) Unwrap() error { return e.Err }
 // only on the request and the replicated state, so every member gets the
 // same one. Any other error met in apply is a StorageError.
 var requestErrors = []error{
-	ErrKeyNotFound, errUnsupported,
+	ErrKeyNotFound, errUnsupported, ErrNoSpace, ErrCorrupt, ErrAlarmAction,
 	mvcc.ErrCompacted, mvcc.ErrFutureRev,
 	lease.ErrLeaseNotFound, lease.ErrLeaseExists, lease.ErrLeaseTTLTooLarge,
 	membership.ErrMemberNotFound,
