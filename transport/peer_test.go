@@ -168,7 +168,7 @@ func TestPeerRequestsAreBounded(t *testing.T) {
 func TestPeersOfOneClusterTalk(t *testing.T) {
 	var st steps
 	addr, _ := serveTransport(t, 2, Handlers{Step: st.step, ClusterID: testClusterID})
-	tr := New(1, Handlers{Step: func(*raftpb.Message) {}, ClusterID: testClusterID}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tr := New(1, Handlers{Step: func(*raftpb.Message) {}, ClusterID: testClusterID}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err := tr.SetPeer(2, []string{"http://" + addr}); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var st steps
-		tr := New(2, Handlers{Step: st.step}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		tr := New(2, Handlers{Step: st.step}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		err := tr.receive(1, b)
 		got := st.list()
 		if err != nil {
