@@ -8,8 +8,6 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/cairn-kv/cairn/alarm"
-	"github.com/cairn-kv/cairn/lease"
-	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
 	"github.com/cairn-kv/cairn/storage"
 )
@@ -121,20 +119,8 @@ func TestAlarmRequests(t *testing.T) {
 // newAlarmApplier is newApplier with an alarm store.
 func newAlarmApplier(t *testing.T) (*Applier, *mvcc.Store, *storage.Engine) {
 	t.Helper()
-	eng, err := storage.Open(t.TempDir(), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := mvcc.Open(eng, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	le, err := lease.Open(eng, lease.Config{MinTTL: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { kv.Close(); eng.Close() })
-	a := New(kv, le, &membership.Cluster{}, 0)
+	a, kv, eng := newApplierEngine(t)
+	var err error
 	if a.Alarms, err = alarm.Load(eng.DB); err != nil {
 		t.Fatal(err)
 	}

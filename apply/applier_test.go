@@ -18,6 +18,13 @@ import (
 
 func newApplier(t *testing.T) (*Applier, *mvcc.Store) {
 	t.Helper()
+	a, kv, _ := newApplierEngine(t)
+	return a, kv
+}
+
+// newApplierEngine is newApplier, also returning the storage engine.
+func newApplierEngine(t *testing.T) (*Applier, *mvcc.Store, *storage.Engine) {
+	t.Helper()
 	eng, err := storage.Open(t.TempDir(), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +38,7 @@ func newApplier(t *testing.T) (*Applier, *mvcc.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { kv.Close(); eng.Close() })
-	return New(kv, le, &membership.Cluster{}, 0), kv
+	return New(kv, le, &membership.Cluster{}, 0), kv, eng
 }
 
 func entries(t *testing.T, first uint64, reqs ...*pb.InternalRaftRequest) []*raftpb.Entry {

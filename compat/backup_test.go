@@ -48,19 +48,8 @@ func TestSnapshotIntoEtcd(t *testing.T) {
 	if version != backup.StorageVersion {
 		t.Errorf("snapshot save: version %q, want %q", version, backup.StorageVersion)
 	}
-	want, err := etcdsnap.NewV3(zap.NewNop()).Status(path)
-	if err != nil {
-		t.Fatalf("etcdutl snapshot status: %v", err)
-	}
-	got, err := backup.ReadStatus(path)
-	if err != nil {
-		t.Fatalf("cairn snapshot status: %v", err)
-	}
-	if got != (backup.Status{Hash: want.Hash, Revision: want.Revision, TotalKey: want.TotalKey, TotalSize: want.TotalSize, Version: want.Version}) {
-		t.Errorf("snapshot status: Cairn %+v, etcdutl %+v", got, want)
-	}
-	if want.Revision != h.rev {
-		t.Errorf("etcdutl snapshot status: revision %d, want %d", want.Revision, h.rev)
+	if rev := compareStatus(t, path); rev != h.rev {
+		t.Errorf("etcdutl snapshot status: revision %d, want %d", rev, h.rev)
 	}
 
 	ecli := newClient(t, []string{restoreIntoEtcd(t, path)})
@@ -82,17 +71,7 @@ func TestSnapshotFromEtcd(t *testing.T) {
 	if _, err := snapshot.SaveWithVersion(ctx, zap.NewNop(), clientv3.Config{Endpoints: eps}, path); err != nil {
 		t.Fatalf("snapshot save from etcd: %v", err)
 	}
-	want, err := etcdsnap.NewV3(zap.NewNop()).Status(path)
-	if err != nil {
-		t.Fatalf("etcdutl snapshot status: %v", err)
-	}
-	got, err := backup.ReadStatus(path)
-	if err != nil {
-		t.Fatalf("cairn snapshot status: %v", err)
-	}
-	if got != (backup.Status{Hash: want.Hash, Revision: want.Revision, TotalKey: want.TotalKey, TotalSize: want.TotalSize, Version: want.Version}) {
-		t.Errorf("snapshot status of etcd's backup: Cairn %+v, etcdutl %+v", got, want)
-	}
+	compareStatus(t, path)
 	ccli := newClient(t, []string{restoreIntoCairn(t, path, false)})
 	compareRestored(ctx, t, cli, ccli, h)
 
@@ -102,7 +81,7 @@ func TestSnapshotFromEtcd(t *testing.T) {
 		t.Fatal("no data dir known for etcd at", eps[0])
 	}
 	db := filepath.Join(dataDir, "member", "snap", "db")
-	_, err = backup.Restore(backup.RestoreConfig{SnapshotPath: db, DataDir: filepath.Join(t.TempDir(), "x"), Name: "x",
+	_, err := backup.Restore(backup.RestoreConfig{SnapshotPath: db, DataDir: filepath.Join(t.TempDir(), "x"), Name: "x",
 		InitialCluster: map[string][]string{"x": {"http://127.0.0.1:1"}}, SkipHashCheck: true, Logger: discard()})
 	if err == nil || !strings.Contains(err.Error(), "is locked") {
 		t.Errorf("restore from a running etcd's db: %v, want a lock error", err)
@@ -112,6 +91,24 @@ func TestSnapshotFromEtcd(t *testing.T) {
 	// The live db holds the same state; its compaction may be unfinished,
 	// which reads cannot tell.
 	compareRestored(ctx, t, ccli, mcli, h)
+}
+
+// compareStatus checks that cairn snapshot status reads a snapshot file as
+// etcdutl snapshot status does; it returns the revision.
+func compareStatus(t *testing.T, path string) int64 {
+	t.Helper()
+	want, err := etcdsnap.NewV3(zap.NewNop()).Status(path)
+	if err != nil {
+		t.Fatalf("etcdutl snapshot status: %v", err)
+	}
+	got, err := backup.ReadStatus(path)
+	if err != nil {
+		t.Fatalf("cairn snapshot status: %v", err)
+	}
+	if got != (backup.Status{Hash: want.Hash, Revision: want.Revision, TotalKey: want.TotalKey, TotalSize: want.TotalSize, Version: want.Version}) {
+		t.Errorf("snapshot status of %s: Cairn %+v, etcdutl %+v", path, got, want)
+	}
+	return want.Revision
 }
 
 // history is what backupWorkload wrote.
