@@ -256,13 +256,13 @@ type watchResp struct {
 }
 
 type event struct {
-	typ                           mvccpb.Event_EventType
-	key, value                    string
-	modRev, createRev, version    int64
-	lease                         int64
-	hasPrev                       bool
-	prevValue                     string
-	prevMod                       int64
+	typ                        mvccpb.Event_EventType
+	key, value                 string
+	modRev, createRev, version int64
+	lease                      int64
+	hasPrev                    bool
+	prevValue                  string
+	prevMod                    int64
 }
 
 func (w *watchSession) contains(key string) bool {
