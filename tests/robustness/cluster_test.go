@@ -39,6 +39,10 @@ type member struct {
 	clientURL string // http://127.0.0.1:port
 	peerURL   string // where it listens for peers
 	proxy     *proxy // in front of peerURL; the advertised peer URL
+	// initial and state override the cluster's --initial-cluster and
+	// "new" for a member that joined a running cluster.
+	initial, state string
+	replaced       int // how many times the member was replaced
 
 	mu   sync.Mutex
 	proc *proc // nil while stopped
@@ -104,9 +108,13 @@ func (m *member) current() *proc {
 // is ready only once a quorum runs).
 func (c *cluster) exec(m *member) *proc {
 	c.t.Helper()
+	initial, state := c.initial, "new"
+	if m.initial != "" {
+		initial, state = m.initial, m.state
+	}
 	p := &proc{
 		name:   m.name,
-		cmd:    exec.Command(cairnBin, "--name", m.name, "--data-dir", m.dataDir, "--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL, "--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.advertisedPeerURL(), "--initial-cluster", c.initial, "--initial-cluster-token", "robustness", "--heartbeat-interval", fmt.Sprint(heartbeatMs), "--election-timeout", fmt.Sprint(electionMs), "--watch-progress-notify-interval", "500ms"),
+		cmd:    exec.Command(cairnBin, "--name", m.name, "--data-dir", m.dataDir, "--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL, "--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.advertisedPeerURL(), "--initial-cluster", initial, "--initial-cluster-state", state, "--initial-cluster-token", "robustness", "--heartbeat-interval", fmt.Sprint(heartbeatMs), "--election-timeout", fmt.Sprint(electionMs), "--watch-progress-notify-interval", "500ms"),
 		stderr: &stderrLog{ready: make(chan struct{})},
 		exited: make(chan struct{}),
 	}

@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // fault is one kind of failure the injector knows.
@@ -75,6 +80,70 @@ var faults = []fault{
 		m.proxy.Heal()
 		return fmt.Sprintf("%s by %v for %v", m.name, lat, d), nil
 	}},
+	{"replace", replace},
+}
+
+// replace removes a member, kills it, and adds a fresh one (new name and
+// empty data directory) on the same ports, as an operator replaces a
+// failed machine.
+func replace(ctx context.Context, c *cluster, rng *rand.Rand) (string, error) {
+	m := c.members[rng.Intn(len(c.members))]
+	var others []string
+	for _, o := range c.members {
+		if o != m {
+			others = append(others, o.endpoint())
+		}
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: others, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return m.name, err
+	}
+	defer cli.Close()
+	// Not ctx: a replacement once begun is finished even if the run ends.
+	rctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	list, err := cli.MemberList(rctx)
+	if err != nil {
+		return m.name, fmt.Errorf("member list: %w", err)
+	}
+	var id uint64
+	for _, x := range list.Members {
+		if slices.Contains(x.PeerURLs, m.advertisedPeerURL()) {
+			id = x.ID
+		}
+	}
+	if id == 0 {
+		return m.name, fmt.Errorf("%s (%s) is not in the member list %v", m.name, m.advertisedPeerURL(), list.Members)
+	}
+	if _, err := cli.MemberRemove(rctx, id); err != nil {
+		return m.name, fmt.Errorf("remove %x: %w", id, err)
+	}
+	p := m.current()
+	select {
+	case <-p.exited: // a removed member stops by itself
+	case <-time.After(5 * time.Second):
+		p.kill()
+	}
+	old := m.name
+	m.replaced++
+	m.name = fmt.Sprintf("%s.%d", strings.SplitN(m.name, ".", 2)[0], m.replaced)
+	m.dataDir = filepath.Join(filepath.Dir(m.dataDir), m.name)
+	add, err := cli.MemberAdd(rctx, []string{m.advertisedPeerURL()})
+	if err != nil {
+		return old, fmt.Errorf("add %s: %w", m.name, err)
+	}
+	var initial []string
+	for _, x := range add.Members {
+		name := x.Name
+		if x.ID == add.Member.ID {
+			name = m.name
+		}
+		for _, u := range x.PeerURLs {
+			initial = append(initial, name+"="+u)
+		}
+	}
+	m.initial, m.state = strings.Join(initial, ","), "existing"
+	return fmt.Sprintf("%s (%x) by %s (%x)", old, id, m.name, add.Member.ID), restart(c, m)
 }
 
 // pickMember is the leader half the time, else any member.
