@@ -73,6 +73,18 @@ func TestCheckerRejects(t *testing.T) {
 		{"a value nobody wrote", func(c *checker) {
 			c.watches[0].resps[0].events[1].value = "zz"
 		}, "no client wrote"},
+		{"version not counting up", func(c *checker) {
+			c.ops = append(c.ops, put(1, "k01", "a2", 40, 50, 4))
+			c.watches[0].resps = append(c.watches[0].resps, watchResp{events: []event{ev("k01", "a2", 4)}})
+			c.lastRev = 4
+		}, "version 1 created at 4, after a put at 2"},
+		{"wrong prev_kv", func(c *checker) {
+			c.ops = append(c.ops, put(1, "k01", "a2", 40, 50, 4))
+			e := event{typ: mvccpb.PUT, key: "k01", value: "a2", modRev: 4, createRev: 2, version: 2, hasPrev: true, prevValue: "b", prevMod: 3}
+			c.watches[0].prevKV = true
+			c.watches[0].resps = append(c.watches[0].resps, watchResp{events: []event{e}})
+			c.lastRev = 4
+		}, "has prev_kv"},
 		{"acknowledged write lost", func(c *checker) {
 			c.finalLo = 2
 			c.final = []event{ev("k01", "a", 2)}

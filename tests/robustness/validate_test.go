@@ -246,6 +246,7 @@ func (c *checker) run(timeout time.Duration) {
 		}
 	}
 	c.checkRevisions()
+	c.checkEventChains()
 	c.checkWatches()
 	c.checkAcknowledged()
 	c.checkLinearizable(timeout)
@@ -265,6 +266,70 @@ func (c *checker) checkEvent(e event, where string) {
 	if e.hasPrev && e.prevMod >= e.modRev {
 		c.r.violate("%s: event put %s at %d has a prev_kv at %d", where, e.key, e.modRev, e.prevMod)
 	}
+}
+
+// checkEventChains checks each key's events against the event before it
+// in the replay: a put's version and create_revision, and the prev_kv of
+// every event any watcher got, follow from it. Only where the replay is
+// gapless, so that "the event before" is known.
+func (c *checker) checkEventChains() {
+	if !c.gapless() {
+		c.r.note("event chains: not checked, the replay has gaps")
+		return
+	}
+	byKey := map[string][]event{}
+	for _, e := range c.replay.events {
+		byKey[e.key] = append(byKey[e.key], e)
+	}
+	for _, evs := range byKey {
+		sort.Slice(evs, func(i, j int) bool { return evs[i].modRev < evs[j].modRev })
+	}
+	// before returns the replay's event on e's key just before e.
+	before := func(e event) (event, bool) {
+		evs := byKey[e.key]
+		i := sort.Search(len(evs), func(i int) bool { return evs[i].modRev >= e.modRev })
+		if i == 0 {
+			return event{}, false
+		}
+		return evs[i-1], true
+	}
+	var versions, prevs int
+	for _, evs := range byKey {
+		for i := 1; i < len(evs); i++ {
+			prev, e := evs[i-1], evs[i]
+			if e.typ != mvccpb.PUT {
+				continue
+			}
+			versions++
+			if prev.typ == mvccpb.PUT && (e.version != prev.version+1 || e.createRev != prev.createRev) {
+				c.r.violate("put %s at %d: version %d created at %d, after a put at %d with version %d created at %d", e.key, e.modRev, e.version, e.createRev, prev.modRev, prev.version, prev.createRev)
+			}
+			if prev.typ == mvccpb.DELETE && e.version != 1 {
+				c.r.violate("put %s at %d: version %d after a delete at %d", e.key, e.modRev, e.version, prev.modRev)
+			}
+		}
+	}
+	for i, w := range c.watches {
+		for _, r := range w.resps {
+			for _, e := range r.events {
+				prev, ok := before(e)
+				if !ok || !w.prevKV {
+					continue
+				}
+				prevs++
+				switch {
+				case prev.typ == mvccpb.PUT && !e.hasPrev:
+					// etcd may omit prev_kv once the previous version is
+					// compacted; no fault.
+				case prev.typ == mvccpb.PUT && (e.prevMod != prev.modRev || e.prevValue != prev.value):
+					c.r.violate("watch session %d: %s %s at %d has prev_kv %q at %d, but the event before it is put %q at %d", i, e.typ, e.key, e.modRev, e.prevValue, e.prevMod, prev.value, prev.modRev)
+				case prev.typ == mvccpb.DELETE && e.hasPrev:
+					c.r.violate("watch session %d: %s %s at %d has prev_kv %q at %d, but the key was deleted at %d", i, e.typ, e.key, e.modRev, e.prevValue, e.prevMod, prev.modRev)
+				}
+			}
+		}
+	}
+	c.r.note("event chains: %d versions and %d prev_kvs checked against the event before them", versions, prevs)
 }
 
 // checkRevisions: each revision has one writer; a request that starts
