@@ -31,6 +31,15 @@ const (
 	electionMs  = 500
 )
 
+// The Raft log is compacted every snapshotCount entries, keeping
+// catchupEntries: a member down for a second or two (the traffic writes
+// about 100 entries a second) catches up from a snapshot, so restarts
+// exercise snapshot sending and installing.
+const (
+	snapshotCount  = 500
+	catchupEntries = 50
+)
+
 // member is one cairn member: its name, data directory and ports stay the
 // same across restarts. Its peers reach it through proxy.
 type member struct {
@@ -114,7 +123,7 @@ func (c *cluster) exec(m *member) *proc {
 	}
 	p := &proc{
 		name:   m.name,
-		cmd:    exec.Command(cairnBin, "--name", m.name, "--data-dir", m.dataDir, "--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL, "--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.advertisedPeerURL(), "--initial-cluster", initial, "--initial-cluster-state", state, "--initial-cluster-token", "robustness", "--heartbeat-interval", fmt.Sprint(heartbeatMs), "--election-timeout", fmt.Sprint(electionMs), "--watch-progress-notify-interval", "500ms"),
+		cmd:    exec.Command(cairnBin, "--name", m.name, "--data-dir", m.dataDir, "--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL, "--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.advertisedPeerURL(), "--initial-cluster", initial, "--initial-cluster-state", state, "--initial-cluster-token", "robustness", "--heartbeat-interval", fmt.Sprint(heartbeatMs), "--election-timeout", fmt.Sprint(electionMs), "--watch-progress-notify-interval", "500ms", "--snapshot-count", fmt.Sprint(snapshotCount), "--snapshot-catchup-entries", fmt.Sprint(catchupEntries)),
 		stderr: &stderrLog{ready: make(chan struct{})},
 		exited: make(chan struct{}),
 	}
