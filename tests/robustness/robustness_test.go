@@ -82,6 +82,7 @@ func TestRobustness(t *testing.T) {
 	t.Logf("seed %d, %d members, %v of traffic, faults %s", cfg.seed, cfg.members, cfg.duration, strings.Join(names, ","))
 	c := newCluster(t, cfg.members)
 	h := &history{start: time.Now()}
+	h.mu.expiries = map[int64]int64{}
 	rng := rand.New(rand.NewSource(cfg.seed))
 
 	ctx, stop := context.WithTimeout(context.Background(), cfg.duration)
@@ -138,7 +139,7 @@ func TestRobustness(t *testing.T) {
 	wwg.Wait()
 
 	h.mu.Lock()
-	ck := &checker{r: rep, ops: h.mu.ops, watches: h.mu.watches, comps: h.mu.compactions, final: finalEvents, finalLo: finalLo, lastRev: finalRev}
+	ck := &checker{r: rep, ops: h.mu.ops, expiries: h.mu.expiries, watches: h.mu.watches, comps: h.mu.compactions, final: finalEvents, finalLo: finalLo, lastRev: finalRev}
 	h.mu.Unlock()
 	if finalRev > 0 {
 		ck.run(cfg.checkTimeout)
@@ -322,7 +323,12 @@ func watchAll(ctx context.Context, cli *clientv3.Client, lo, hi int64) ([]event,
 		if err := wr.Err(); err != nil {
 			return out, err
 		}
+		beyond := false
 		for _, e := range wr.Events {
+			if e.Kv.ModRevision > hi {
+				beyond = true // a lease expired since
+				break
+			}
 			ev := event{typ: e.Type, key: string(e.Kv.Key), value: string(e.Kv.Value), modRev: e.Kv.ModRevision,
 				createRev: e.Kv.CreateRevision, version: e.Kv.Version, lease: e.Kv.Lease}
 			if e.PrevKv != nil {
@@ -330,7 +336,7 @@ func watchAll(ctx context.Context, cli *clientv3.Client, lo, hi int64) ([]event,
 			}
 			out = append(out, ev)
 		}
-		if len(out) > 0 && out[len(out)-1].modRev >= hi || wr.IsProgressNotify() && wr.Header.Revision >= hi {
+		if beyond || len(out) > 0 && out[len(out)-1].modRev >= hi || wr.IsProgressNotify() && wr.Header.Revision >= hi {
 			return out, nil
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,9 +27,14 @@ const (
 	// clientRate caps each client's requests per second, so the history
 	// of a long run stays checkable and the cluster is not CPU-bound.
 	clientRate = 40
-	// leaseTTL is long enough that no lease expires during a run: leases
-	// end only by an explicit revoke, which the history records.
+	// leaseTTL is long enough that a lease granted with it does not expire
+	// during a run: it ends by an explicit revoke, which the history
+	// records. Half the leases are short instead (shortTTL seconds plus
+	// up to 3), kept alive now and then, and left to expire: the check
+	// is that no lease expires before its TTL has passed since the last
+	// acknowledged grant or keep-alive.
 	leaseTTL = 3600
+	shortTTL = 2
 )
 
 func keyName(i int) string { return fmt.Sprintf("k%02d", i) }
@@ -84,6 +90,10 @@ type history struct {
 		watches     []*watchSession
 		lastRev     int64 // highest header revision seen
 		leases      int   // granted
+		// expiries lower-bounds each short lease's expiry: nanoseconds
+		// since the start, the call of the last acknowledged grant or
+		// keep-alive plus the TTL it returned.
+		expiries map[int64]int64
 	}
 }
 
@@ -167,12 +177,34 @@ func (h *history) kvClient(ctx context.Context, id int, cli *clientv3.Client, rn
 			}
 		case p < 94 && len(leases) < 2:
 			// A grant touches no key: not part of the KV history.
-			r, err := cli.Grant(rctx, leaseTTL)
+			ttl, short := int64(leaseTTL), rng.Intn(2) == 0
+			if short {
+				ttl = int64(shortTTL + rng.Intn(4))
+			}
+			r, err := cli.Grant(rctx, ttl)
 			cancel()
 			if err == nil {
 				leases = append(leases, int64(r.ID))
 				h.mu.Lock()
 				h.mu.leases++
+				if short {
+					h.mu.expiries[int64(r.ID)] = op.call + r.TTL*int64(time.Second)
+				}
+				h.mu.Unlock()
+			}
+			continue
+		case p < 97 && len(leases) > 0:
+			id := leases[rng.Intn(len(leases))]
+			r, err := cli.KeepAliveOnce(rctx, clientv3.LeaseID(id))
+			cancel()
+			if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+				leases = slices.DeleteFunc(leases, func(l int64) bool { return l == id })
+			}
+			if err == nil && r.TTL > 0 {
+				h.mu.Lock()
+				if _, ok := h.mu.expiries[id]; ok {
+					h.mu.expiries[id] = max(h.mu.expiries[id], op.call+r.TTL*int64(time.Second))
+				}
 				h.mu.Unlock()
 			}
 			continue
@@ -189,6 +221,9 @@ func (h *history) kvClient(ctx context.Context, id int, cli *clientv3.Client, rn
 		}
 		cancel()
 		op.ret = h.now()
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) { // expired
+			leases = slices.DeleteFunc(leases, func(l int64) bool { return l == op.lease })
+		}
 		if err != nil {
 			if op.kind == "get" || definite(err) {
 				continue // no effect

@@ -85,6 +85,15 @@ func TestCheckerRejects(t *testing.T) {
 			c.watches[0].resps = append(c.watches[0].resps, watchResp{events: []event{e}})
 			c.lastRev = 4
 		}, "has prev_kv"},
+		{"lease expired before its TTL", func(c *checker) {
+			c.expiries = map[int64]int64{9: 100}
+			c.ops = append(c.ops, &kvOp{client: 2, kind: "put", key: "k01", value: "a5", lease: 9, call: 40, ret: 50, rev: 4},
+				get(2, "k01", "", 0, 60, 70, 5))
+			c.watches[0].resps = append(c.watches[0].resps, watchResp{events: []event{
+				{typ: mvccpb.PUT, key: "k01", value: "a5", modRev: 4, createRev: 2, version: 2, lease: 9},
+				{typ: mvccpb.DELETE, key: "k01", modRev: 5}}})
+			c.lastRev = 5
+		}, "not linearizable"},
 		{"acknowledged write lost", func(c *checker) {
 			c.finalLo = 2
 			c.final = []event{ev("k01", "a", 2)}

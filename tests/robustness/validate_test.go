@@ -129,6 +129,9 @@ func kvModel(revOf map[string]int64) porcupine.Model {
 		},
 		DescribeOperation: func(input, _ any) string {
 			op := input.(*kvOp)
+			if op.client == -1 {
+				return fmt.Sprintf("lease %x expires", op.lease)
+			}
 			s := fmt.Sprintf("c%d %s %s", op.client, op.kind, op.key)
 			switch op.kind {
 			case "put":
@@ -171,7 +174,10 @@ type checker struct {
 	ops     []*kvOp
 	watches []*watchSession
 	comps   []compaction
-	final   []event // events from the final read-back watch
+	// expiries: lease -> the earliest its expiry may happen (see
+	// history.mu.expiries); each becomes a revoke with unknown outcome.
+	expiries map[int64]int64
+	final    []event // events from the final read-back watch
 	finalLo int64   // the final watch's start revision
 	lastRev int64   // the cluster's final revision
 
@@ -534,6 +540,10 @@ func (c *checker) checkLinearizable(timeout time.Duration) {
 			unknown++
 		}
 		ops = append(ops, porcupine.Operation{ClientId: op.client, Input: op, Call: op.call, Output: nil, Return: op.ret})
+	}
+	for id, at := range c.expiries {
+		op := &kvOp{client: -1, kind: "revoke", lease: id, call: at, ret: math.MaxInt64, unknown: true}
+		ops = append(ops, porcupine.Operation{ClientId: -1, Input: op, Call: op.call, Return: op.ret})
 	}
 	c.r.note("linearizability: %d operations (%d outcomes learned from observers, %d never happened, %d unknown; replay gapless: %v)", len(ops), patched, dropped, unknown, gapless)
 	res, info := porcupine.CheckOperationsVerbose(kvModel(c.revOf), ops, timeout)
