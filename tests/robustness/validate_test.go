@@ -178,8 +178,8 @@ type checker struct {
 	// history.mu.expiries); each becomes a revoke with unknown outcome.
 	expiries map[int64]int64
 	final    []event // events from the final read-back watch
-	finalLo int64   // the final watch's start revision
-	lastRev int64   // the cluster's final revision
+	finalLo  int64   // the final watch's start revision
+	lastRev  int64   // the cluster's final revision
 
 	revOf  map[string]int64  // value -> mod_revision
 	keyOf  map[string]string // value -> key, for every value a client tried to write
