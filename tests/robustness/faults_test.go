@@ -81,6 +81,24 @@ var faults = []fault{
 		return fmt.Sprintf("%s by %v for %v", m.name, lat, d), nil
 	}},
 	{"replace", replace},
+	// Every member at once, as a power loss: acknowledged writes must
+	// survive on the synced Raft logs.
+	{"kill-all", func(ctx context.Context, c *cluster, rng *rand.Rand) (string, error) {
+		for _, m := range c.members {
+			m.current().kill()
+		}
+		var ps []*proc
+		for _, i := range rng.Perm(len(c.members)) {
+			ps = append(ps, c.exec(c.members[i]))
+			time.Sleep(time.Duration(rng.Intn(300)) * time.Millisecond)
+		}
+		for _, p := range ps {
+			if err := p.waitReady(); err != nil {
+				return "", err
+			}
+		}
+		return fmt.Sprintf("%d members", len(c.members)), nil
+	}},
 }
 
 // replace removes a member, kills it, and adds a fresh one (new name and
