@@ -2,6 +2,7 @@ package robustness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -118,7 +121,7 @@ func replace(ctx context.Context, c *cluster, rng *rand.Rand) (string, error) {
 	}
 	defer cli.Close()
 	// Not ctx: a replacement once begun is finished even if the run ends.
-	rctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	rctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	list, err := cli.MemberList(rctx)
 	if err != nil {
@@ -134,7 +137,17 @@ func replace(ctx context.Context, c *cluster, rng *rand.Rand) (string, error) {
 		return m.name, fmt.Errorf("%s (%s) is not in the member list %v", m.name, m.advertisedPeerURL(), list.Members)
 	}
 	if _, err := cli.MemberRemove(rctx, id); err != nil {
-		return m.name, fmt.Errorf("remove %x: %w", id, err)
+		// Refused (say, a member restarted too recently for strict
+		// reconfiguration) or unknown: go on only if it happened.
+		l, lerr := cli.MemberList(rctx)
+		if lerr != nil {
+			return m.name, fmt.Errorf("remove %x: %w; then member list: %v", id, err, lerr)
+		}
+		for _, x := range l.Members {
+			if x.ID == id {
+				return fmt.Sprintf("%s: not removed: %v", m.name, err), nil
+			}
+		}
 	}
 	p := m.current()
 	select {
@@ -146,14 +159,38 @@ func replace(ctx context.Context, c *cluster, rng *rand.Rand) (string, error) {
 	m.replaced++
 	m.name = fmt.Sprintf("%s.%d", strings.SplitN(m.name, ".", 2)[0], m.replaced)
 	m.dataDir = filepath.Join(filepath.Dir(m.dataDir), m.name)
-	add, err := cli.MemberAdd(rctx, []string{m.advertisedPeerURL()})
-	if err != nil {
-		return old, fmt.Errorf("add %s: %w", m.name, err)
+	// The removal may have deposed the leader: retry "no leader" and
+	// the like; a retry after an add that did commit finds the member.
+	var newID uint64
+	var members []*etcdserverpb.Member
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		add, err := cli.MemberAdd(rctx, []string{m.advertisedPeerURL()})
+		if err == nil {
+			newID, members = add.Member.ID, add.Members
+			break
+		}
+		if errors.Is(err, rpctypes.ErrPeerURLExist) {
+			if l, lerr := cli.MemberList(rctx); lerr == nil {
+				for _, x := range l.Members {
+					if slices.Contains(x.PeerURLs, m.advertisedPeerURL()) {
+						newID, members = x.ID, l.Members
+					}
+				}
+				if newID != 0 {
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return old, fmt.Errorf("add %s: %w", m.name, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	var initial []string
-	for _, x := range add.Members {
+	for _, x := range members {
 		name := x.Name
-		if x.ID == add.Member.ID {
+		if x.ID == newID {
 			name = m.name
 		}
 		for _, u := range x.PeerURLs {
@@ -161,7 +198,7 @@ func replace(ctx context.Context, c *cluster, rng *rand.Rand) (string, error) {
 		}
 	}
 	m.initial, m.state = strings.Join(initial, ","), "existing"
-	return fmt.Sprintf("%s (%x) by %s (%x)", old, id, m.name, add.Member.ID), restart(c, m)
+	return fmt.Sprintf("%s (%x) by %s (%x)", old, id, m.name, newID), restart(c, m)
 }
 
 // pickMember is the leader half the time, else any member.
