@@ -255,8 +255,8 @@ func (r faultRecord) String() string {
 }
 
 // injector injects one fault at a time, from the allowed ones, with a
-// pause between, until ctx ends; after each it waits for every member to
-// have a leader again.
+// pause between, until ctx ends or a fault fails; after each it waits for
+// every member to have a leader again.
 type injector struct {
 	c       *cluster
 	rng     *rand.Rand
@@ -282,6 +282,9 @@ func (in *injector) run(ctx context.Context) {
 		in.mu.Lock()
 		in.records = append(in.records, faultRecord{at: at, took: time.Since(in.start) - at, name: f.name, detail: detail, err: err})
 		in.mu.Unlock()
+		if err != nil {
+			return // the cluster is broken: more faults would only blur the report
+		}
 	}
 }
 

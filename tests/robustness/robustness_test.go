@@ -125,12 +125,11 @@ func TestRobustness(t *testing.T) {
 		}
 	}
 	c.healAll(rep)
-	if err := c.waitHealthy(30 * time.Second); err != nil {
-		rep.violate("after the faults: %v", err)
-	}
 	var finalEvents []event
 	var finalLo, finalRev int64
-	if len(rep.violations) == 0 {
+	if err := c.waitHealthy(30 * time.Second); err != nil {
+		rep.violate("after the faults: %v", err)
+	} else {
 		finalRev = c.readBack(t, h, rep)
 		h.waitWatchers(finalRev, 10*time.Second)
 		finalEvents, finalLo = c.checkMembersAgree(t, finalRev, rep)
