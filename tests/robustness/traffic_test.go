@@ -225,7 +225,9 @@ func (h *history) kvClient(ctx context.Context, id int, cli *clientv3.Client, rn
 			leases = slices.DeleteFunc(leases, func(l int64) bool { return l == op.lease })
 		}
 		if err != nil {
-			if op.kind == "get" || definite(err) {
+			// (A revoke's "lease not found" may answer clientv3's retry
+			// of a revoke that did happen: unknown, not no effect.)
+			if op.kind == "get" || definite(err) && op.kind != "revoke" {
 				continue // no effect
 			}
 			op.unknown, op.ret, op.rev = true, math.MaxInt64, 0
