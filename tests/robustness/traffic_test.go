@@ -94,6 +94,12 @@ type history struct {
 		// since the start, the call of the last acknowledged grant or
 		// keep-alive plus the TTL it returned.
 		expiries map[int64]int64
+		// goneAt is, per lease, the earliest time a response said the
+		// lease was not found: by then it had expired or been revoked.
+		// It bounds when a revoke with unknown outcome, or an expiry,
+		// took effect, which keeps porcupine's search small.
+		goneAt  map[int64]int64
+		granted []int64
 	}
 }
 
@@ -187,6 +193,7 @@ func (h *history) kvClient(ctx context.Context, id int, cli *clientv3.Client, rn
 				leases = append(leases, int64(r.ID))
 				h.mu.Lock()
 				h.mu.leases++
+				h.mu.granted = append(h.mu.granted, int64(r.ID))
 				if short {
 					h.mu.expiries[int64(r.ID)] = op.call + r.TTL*int64(time.Second)
 				}
@@ -199,6 +206,7 @@ func (h *history) kvClient(ctx context.Context, id int, cli *clientv3.Client, rn
 			cancel()
 			if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 				leases = slices.DeleteFunc(leases, func(l int64) bool { return l == id })
+				h.leaseGone(id, h.now())
 			}
 			if err == nil && r.TTL > 0 {
 				h.mu.Lock()
@@ -221,15 +229,20 @@ func (h *history) kvClient(ctx context.Context, id int, cli *clientv3.Client, rn
 		}
 		cancel()
 		op.ret = h.now()
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) { // expired
+		notFound := errors.Is(err, rpctypes.ErrLeaseNotFound)
+		if notFound { // expired
 			leases = slices.DeleteFunc(leases, func(l int64) bool { return l == op.lease })
+			h.leaseGone(op.lease, op.ret)
 		}
-		if err != nil {
-			// (A revoke's "lease not found" may answer clientv3's retry
-			// of a revoke that did happen: unknown, not no effect.)
-			if op.kind == "get" || definite(err) && op.kind != "revoke" {
-				continue // no effect
-			}
+		switch {
+		case err == nil:
+		case op.kind == "revoke" && notFound:
+			// It may answer clientv3's retry of a revoke that did
+			// happen: its outcome is unknown, but it is over.
+			op.unknown, op.rev = true, 0
+		case op.kind == "get" || definite(err):
+			continue // no effect
+		default:
 			op.unknown, op.ret, op.rev = true, math.MaxInt64, 0
 		}
 		switch {
@@ -242,6 +255,36 @@ func (h *history) kvClient(ctx context.Context, id int, cli *clientv3.Client, rn
 			modRev[op.key] = 0
 		}
 		h.add(op)
+	}
+}
+
+// leaseGone records that a response at time at said lease was not found.
+func (h *history) leaseGone(lease, at int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t, ok := h.mu.goneAt[lease]; !ok || at < t {
+		h.mu.goneAt[lease] = at
+	}
+}
+
+// probeLeases asks, after the traffic, for every lease not yet known to be
+// gone; a lease not found is gone by the time of the answer.
+func (h *history) probeLeases(cli *clientv3.Client) {
+	h.mu.Lock()
+	var ids []int64
+	for _, id := range h.mu.granted {
+		if _, ok := h.mu.goneAt[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	h.mu.Unlock()
+	for _, id := range ids {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		r, err := cli.TimeToLive(ctx, clientv3.LeaseID(id))
+		cancel()
+		if err == nil && r.TTL == -1 {
+			h.leaseGone(id, h.now())
+		}
 	}
 }
 

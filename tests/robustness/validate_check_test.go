@@ -94,6 +94,9 @@ func TestCheckerRejects(t *testing.T) {
 				{typ: mvccpb.DELETE, key: "k01", modRev: 5}}})
 			c.lastRev = 5
 		}, "not linearizable"},
+		{"lease not found before its TTL", func(c *checker) {
+			c.expiries, c.goneAt = map[int64]int64{9: 100}, map[int64]int64{9: 50}
+		}, "before its TTL ran out"},
 		{"acknowledged write lost", func(c *checker) {
 			c.finalLo = 2
 			c.final = []event{ev("k01", "a", 2)}

@@ -15,8 +15,9 @@ import (
 
 // report collects violations; the test fails if there is any.
 type report struct {
-	violations []string
-	notes      []string
+	violations   []string
+	notes        []string
+	inconclusive bool // porcupine ran out of time
 }
 
 func (r *report) violate(format string, args ...any) {
@@ -177,9 +178,11 @@ type checker struct {
 	// expiries: lease -> the earliest its expiry may happen (see
 	// history.mu.expiries); each becomes a revoke with unknown outcome.
 	expiries map[int64]int64
-	final    []event // events from the final read-back watch
-	finalLo  int64   // the final watch's start revision
-	lastRev  int64   // the cluster's final revision
+	// goneAt: lease -> when a response first said it was not found.
+	goneAt  map[int64]int64
+	final   []event // events from the final read-back watch
+	finalLo int64   // the final watch's start revision
+	lastRev int64   // the cluster's final revision
 
 	revOf  map[string]int64  // value -> mod_revision
 	keyOf  map[string]string // value -> key, for every value a client tried to write
@@ -520,6 +523,8 @@ func (c *checker) checkLinearizable(timeout time.Duration) {
 	gapless := c.gapless()
 	var ops []porcupine.Operation
 	var patched, dropped, unknown int
+	revoked := map[int64]bool{} // by an acknowledged revoke
+	revokes := map[int64]bool{} // by any revoke request
 	for _, op := range c.ops {
 		if op.unknown && (op.kind == "put" || op.kind == "txn") {
 			if rev, ok := c.revOf[op.value]; ok {
@@ -536,13 +541,39 @@ func (c *checker) checkLinearizable(timeout time.Duration) {
 				continue
 			}
 		}
+		if op.kind == "revoke" && op.unknown {
+			// Over, effective or not, once the lease was gone.
+			if t, ok := c.goneAt[op.lease]; ok && op.ret == math.MaxInt64 {
+				p := *op
+				p.ret = max(t, op.call+1)
+				op = &p
+			}
+		}
+		if op.kind == "revoke" {
+			revokes[op.lease] = true
+			if !op.unknown {
+				revoked[op.lease] = true
+			}
+		}
 		if op.unknown {
 			unknown++
 		}
 		ops = append(ops, porcupine.Operation{ClientId: op.client, Input: op, Call: op.call, Output: nil, Return: op.ret})
 	}
 	for id, at := range c.expiries {
-		op := &kvOp{client: -1, kind: "revoke", lease: id, call: at, ret: math.MaxInt64, unknown: true}
+		ret := int64(math.MaxInt64)
+		if t, ok := c.goneAt[id]; ok {
+			ret = t
+		}
+		// After an acknowledged revoke, or gone before it could expire
+		// (revoked), an expiry changes nothing.
+		if ret <= at && !revokes[id] {
+			c.r.violate("lease %x was not found %v before its TTL ran out, and nobody revoked it", id, time.Duration(at-ret))
+		}
+		if revoked[id] || ret <= at {
+			continue
+		}
+		op := &kvOp{client: -1, kind: "revoke", lease: id, call: at, ret: ret, unknown: true}
 		ops = append(ops, porcupine.Operation{ClientId: -1, Input: op, Call: op.call, Return: op.ret})
 	}
 	c.r.note("linearizability: %d operations (%d outcomes learned from observers, %d never happened, %d unknown; replay gapless: %v)", len(ops), patched, dropped, unknown, gapless)
@@ -555,5 +586,6 @@ func (c *checker) checkLinearizable(timeout time.Duration) {
 		c.illegal = &info
 	default:
 		c.r.note("linearizability: check did not finish in %v (inconclusive)", timeout)
+		c.r.inconclusive = true
 	}
 }
