@@ -29,7 +29,10 @@ type config struct {
 	reportPath   string
 }
 
-// ciFaults is the fault set of a plain `go test`: every fault.
+// ciFaults is the fault set of a plain `go test` (comma-separated names,
+// "" for every fault). A fault that reliably hits a known, unfixed bug is
+// left out here, with the issue named, so that CI stays green while
+// scripts/robustness.sh -faults still reaches it. None is left out today.
 const ciFaults = ""
 
 func loadConfig(t *testing.T) config {
