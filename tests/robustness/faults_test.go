@@ -198,7 +198,18 @@ func replace(ctx context.Context, c *cluster, rng *rand.Rand) (string, error) {
 		}
 	}
 	m.initial, m.state = strings.Join(initial, ","), "existing"
-	return fmt.Sprintf("%s (%x) by %s (%x)", old, id, m.name, newID), restart(c, m)
+	detail := fmt.Sprintf("%s (%x) by %s (%x)", old, id, m.name, newID)
+	// The new member asks a peer for the cluster; a peer that has not yet
+	// applied the add refuses it, and it exits (etcd does the same, with
+	// "member count is unequal"). An operator starts it again.
+	for try := 1; ; try++ {
+		p := c.exec(m)
+		err := p.waitReady()
+		if err == nil || try == 5 || !p.stderr.contains("add this member first") {
+			return detail, err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // pickMember is the leader half the time, else any member.
