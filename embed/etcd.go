@@ -218,7 +218,16 @@ func (s *Server) waitLeader() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	_, err := s.member.Range(ctx, &pb.RangeRequest{Key: []byte("\x00"), Limit: 1, KeysOnly: true})
+	// One linearizable read gives up after the request timeout; a member
+	// joining a busy cluster (catching up from a snapshot) may need
+	// several within the wait.
+	var err error
+	for {
+		_, err = s.member.Range(ctx, &pb.RangeRequest{Key: []byte("\x00"), Limit: 1, KeysOnly: true})
+		if !errors.Is(err, server.ErrTimeout) || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("member did not become ready: %w", err)
 	}
