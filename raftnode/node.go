@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -165,10 +166,14 @@ type proposal struct {
 
 // Node runs the Raft loop.
 type Node struct {
-	cfg Config
-	lg  *slog.Logger
-	rn  *raft.RawNode
-	ls  *logStore
+	// lastTick is when the loop last ticked Raft (Unix nanoseconds): a
+	// leader that has not ticked for a while was paused and may have been
+	// deposed without knowing it.
+	lastTick atomic.Int64
+	cfg      Config
+	lg       *slog.Logger
+	rn       *raft.RawNode
+	ls       *logStore
 
 	proposeC   chan proposal
 	readIndexC chan []byte
@@ -326,6 +331,7 @@ func Start(cfg Config) (*Node, error) {
 		_ = rn.Campaign()
 	}
 	started = true
+	n.lastTick.Store(time.Now().UnixNano())
 	go n.run(applied)
 	return n, nil
 }
@@ -606,6 +612,9 @@ func (n *Node) Applied(index uint64) {
 	}
 }
 
+// LastTick is when the Raft loop last ticked.
+func (n *Node) LastTick() time.Time { return time.Unix(0, n.lastTick.Load()) }
+
 // Status returns the last published Raft status.
 func (n *Node) Status() Status {
 	n.mu.Lock()
@@ -642,6 +651,7 @@ func (n *Node) run(applied uint64) {
 			return
 		case <-ticker.C:
 			n.rn.Tick()
+			n.lastTick.Store(time.Now().UnixNano())
 		case p := <-n.proposeC:
 			n.propose(p)
 			for more := true; more; {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -115,6 +116,9 @@ func (m *Member) forwardedErr(err error) error {
 // member elected so recently that its lessor is not yet primary waits too,
 // then renews.
 func (m *Member) leaseRenewLocal(ctx context.Context, id int64) (int64, error) {
+	if !m.ensureLeadership(ctx) {
+		return 0, lease.ErrNotPrimary
+	}
 	waited := !featureEnabled(m.cfg.FeatureGates, FastLeaseKeepAlive) || !m.lessor.LeaseExists(id)
 	if waited {
 		if err := m.waitAppliedIndex(ctx); err != nil {
@@ -357,4 +361,29 @@ func (m *Member) checkpointLeases() {
 	if _, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseCheckpoint: cp}); err != nil && !errors.Is(err, lease.ErrLeaseNotFound) && !errors.Is(err, ErrStopped) {
 		m.lg.Warn("failed to checkpoint leases", "count", len(cp.Checkpoints), "error", err)
 	}
+}
+
+// ensureLeadership confirms, as etcd's (since 3.5.13), that a member that
+// believes it leads still does before it renews a lease: a leader that was
+// paused (its Raft loop has not ticked for three ticks) may have been
+// deposed without knowing it, and a keep-alive it acknowledged would be one
+// the real leader never saw, so the lease could expire early. It then does
+// a linearizable read (a quorum round) and checks the leader again. A
+// member that does not believe it leads answers true: Renew refuses it.
+func (m *Member) ensureLeadership(ctx context.Context) bool {
+	if m.node.Status().Lead != m.cluster.LocalID {
+		return true
+	}
+	if time.Since(m.node.LastTick()) < 3*m.cfg.TickInterval {
+		return true
+	}
+	if err := m.linearizableReadNotify(ctx); err != nil {
+		m.lg.Warn("failed to check current member's leadership", "error", err)
+		return false
+	}
+	if lead := m.node.Status().Lead; lead != m.cluster.LocalID {
+		m.lg.Warn("current member isn't a leader", "new-lead", fmt.Sprintf("%x", lead))
+		return false
+	}
+	return true
 }
