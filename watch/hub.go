@@ -488,8 +488,15 @@ func (h *Hub) catchUpLoop() {
 // It reports whether any watcher moved forward and how many remain
 // unsynced.
 func (h *Hub) catchUpRound() (progressed bool, left int) {
+	// Read up to the store's committed revision, not only to what the
+	// notifier has matched: a watcher created at revision R (its created
+	// header says R) must get its events up to R in a response whose
+	// header is at least R, as etcd's catch-up does. Batches the notifier
+	// matches later skip it (its minRev is past them by then).
+	h.qmu.Lock()
+	bound := h.qmu.committed
+	h.qmu.Unlock()
 	h.mu.Lock()
-	bound := h.rev
 	var ws []*watcher
 	for w := range h.unsynced {
 		if len(ws) >= h.cfg.CatchUpWatchers {
