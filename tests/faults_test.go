@@ -2,110 +2,27 @@ package e2e
 
 import (
 	"context"
-	"io"
 	"math/rand"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/cairn-kv/cairn/tests/internal/tcpproxy"
 )
-
-// tcpProxy forwards connections from its own 127.0.0.1 port to target; Cut
-// drops every connection and refuses new ones until Heal. Put in front of a
-// member's peer port, it partitions the member from the cluster without
-// privileges.
-type tcpProxy struct {
-	l      net.Listener
-	target string
-
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{l: l, target: target, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
-	go p.serve()
-	t.Cleanup(func() { l.Close(); p.Cut(); p.wg.Wait() })
-	return p
-}
-
-func (p *tcpProxy) addr() string { return p.l.Addr().String() }
-
-func (p *tcpProxy) serve() {
-	defer p.wg.Done()
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.cut {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.mu.Unlock()
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(c, up)
-		go p.pipe(up, c)
-	}
-}
-
-func (p *tcpProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-}
-
-// Cut drops all traffic through the proxy.
-func (p *tcpProxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]struct{}{}
-}
-
-// Heal lets traffic through again.
-func (p *tcpProxy) Heal() {
-	p.mu.Lock()
-	p.cut = false
-	p.mu.Unlock()
-}
 
 // proxiedCluster is a cluster whose members reach each other through a
 // proxy in front of each member's peer port.
-func proxiedCluster(t *testing.T, n int, extra ...string) ([]*clusterMember, []*tcpProxy, []*proc, string) {
+func proxiedCluster(t *testing.T, n int, extra ...string) ([]*clusterMember, []*tcpproxy.Proxy, []*proc, string) {
 	t.Helper()
 	ms, _ := newCluster(t, n)
-	proxies := make([]*tcpProxy, n)
+	proxies := make([]*tcpproxy.Proxy, n)
 	var initial []string
 	for i, m := range ms {
-		proxies[i] = newTCPProxy(t, strings.TrimPrefix(m.peerURL, "http://"))
-		initial = append(initial, m.name+"=http://"+proxies[i].addr())
+		proxies[i] = tcpproxy.New(t, strings.TrimPrefix(m.peerURL, "http://"))
+		initial = append(initial, m.name+"=http://"+proxies[i].Addr())
 	}
 	init := strings.Join(initial, ",")
 	procs := make([]*proc, n)
@@ -113,7 +30,7 @@ func proxiedCluster(t *testing.T, n int, extra ...string) ([]*clusterMember, []*
 		procs[i] = startCairn(t, append([]string{
 			"--name", m.name, "--data-dir", m.dataDir,
 			"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
-			"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", "http://" + proxies[i].addr(),
+			"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", "http://" + proxies[i].Addr(),
 			"--initial-cluster", init, "--initial-cluster-token", "e2e-cluster",
 			"--heartbeat-interval", "50", "--election-timeout", "500"}, extra...)...)
 	}

@@ -251,7 +251,7 @@ func TestSnapshotCatchesUpPartitionedFollower(t *testing.T) {
 	p := startCairn(t, append([]string{
 		"--name", m.name, "--data-dir", m.dataDir,
 		"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
-		"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", "http://" + proxies[victim].addr(),
+		"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", "http://" + proxies[victim].Addr(),
 		"--initial-cluster", init, "--initial-cluster-token", "e2e-cluster",
 		"--heartbeat-interval", "50", "--election-timeout", "500"}, snapshotFlags...)...)
 	waitReady(t, p)
@@ -345,7 +345,7 @@ func TestSnapshotKillDuringCatchUp(t *testing.T) {
 	args := append([]string{
 		"--name", m.name, "--data-dir", m.dataDir,
 		"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
-		"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", "http://" + proxies[victim].addr(),
+		"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", "http://" + proxies[victim].Addr(),
 		"--initial-cluster", init, "--initial-cluster-token", "e2e-cluster",
 		"--heartbeat-interval", "50", "--election-timeout", "500"}, snapshotFlags...)
 	p := procs[victim]

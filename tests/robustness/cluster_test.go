@@ -17,6 +17,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/cairn-kv/cairn/tests/internal/tcpproxy"
 )
 
 // readyMsg is the message cairn logs on stderr once it serves clients.
@@ -45,9 +47,9 @@ const (
 type member struct {
 	name      string
 	dataDir   string
-	clientURL string // http://127.0.0.1:port
-	peerURL   string // where it listens for peers
-	proxy     *proxy // in front of peerURL; the advertised peer URL
+	clientURL string          // http://127.0.0.1:port
+	peerURL   string          // where it listens for peers
+	proxy     *tcpproxy.Proxy // in front of peerURL; the advertised peer URL
 	// initial and state override the cluster's --initial-cluster and
 	// "new" for a member that joined a running cluster.
 	initial, state string
@@ -59,7 +61,7 @@ type member struct {
 
 func (m *member) endpoint() string { return strings.TrimPrefix(m.clientURL, "http://") }
 
-func (m *member) advertisedPeerURL() string { return "http://" + m.proxy.addr() }
+func (m *member) advertisedPeerURL() string { return "http://" + m.proxy.Addr() }
 
 // cluster is the members of one test and the initial cluster flag.
 type cluster struct {
@@ -80,7 +82,7 @@ func newCluster(t *testing.T, n int) *cluster {
 			clientURL: "http://" + freeAddr(t),
 			peerURL:   "http://" + freeAddr(t),
 		}
-		m.proxy = newProxy(t, strings.TrimPrefix(m.peerURL, "http://"))
+		m.proxy = tcpproxy.New(t, strings.TrimPrefix(m.peerURL, "http://"))
 		c.members = append(c.members, m)
 		initial = append(initial, m.name+"="+m.advertisedPeerURL())
 	}

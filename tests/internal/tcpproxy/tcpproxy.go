@@ -1,4 +1,7 @@
-package robustness
+// Package tcpproxy is a TCP forwarder for end-to-end fault tests: it sits
+// in front of a member's peer port on its own 127.0.0.1 port and can cut,
+// blackhole or delay what passes, without privileges.
+package tcpproxy
 
 import (
 	"net"
@@ -7,12 +10,12 @@ import (
 	"time"
 )
 
-// proxy forwards TCP connections from its own 127.0.0.1 port to a member's
-// peer port. Every peer reaches the member through it, so it can cut,
-// blackhole or delay everything the member receives from its peers
-// without privileges. (Peer streams are one-way: a member's own messages
-// leave through the other members' proxies.)
-type proxy struct {
+// Proxy forwards TCP connections from its own 127.0.0.1 port to a target
+// (a member's peer port). When every peer reaches the member through it,
+// it can cut, blackhole or delay everything the member receives from its
+// peers. (Cairn's peer streams are one-way: a member's own messages leave
+// through the other members' proxies.)
+type Proxy struct {
 	l      net.Listener
 	target string
 
@@ -27,13 +30,15 @@ type proxy struct {
 	wg sync.WaitGroup
 }
 
-func newProxy(t *testing.T, target string) *proxy {
+// New starts a proxy to target; it stops, dropping every connection, when
+// the test ends.
+func New(t testing.TB, target string) *Proxy {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{l: l, target: target}
+	p := &Proxy{l: l, target: target}
 	p.mu.conns = map[net.Conn]struct{}{}
 	p.mu.wake = make(chan struct{})
 	p.wg.Add(1)
@@ -42,9 +47,10 @@ func newProxy(t *testing.T, target string) *proxy {
 	return p
 }
 
-func (p *proxy) addr() string { return p.l.Addr().String() }
+// Addr is the proxy's own address (host:port).
+func (p *Proxy) Addr() string { return p.l.Addr().String() }
 
-func (p *proxy) serve() {
+func (p *Proxy) serve() {
 	defer p.wg.Done()
 	for {
 		c, err := p.l.Accept()
@@ -80,7 +86,7 @@ func (p *proxy) serve() {
 
 // pipe copies src to dst, holding each chunk while the proxy is
 // blackholed and for the delay.
-func (p *proxy) pipe(dst, src net.Conn) {
+func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
 	defer func() {
 		dst.Close()
@@ -123,13 +129,13 @@ func (p *proxy) pipe(dst, src net.Conn) {
 	}
 }
 
-func (p *proxy) changeLocked() {
+func (p *Proxy) changeLocked() {
 	close(p.mu.wake)
 	p.mu.wake = make(chan struct{})
 }
 
 // Cut drops all connections and refuses new ones until Heal.
-func (p *proxy) Cut() {
+func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mu.cut = true
@@ -140,7 +146,7 @@ func (p *proxy) Cut() {
 }
 
 // Blackhole keeps connections open but forwards nothing until Heal.
-func (p *proxy) Blackhole() {
+func (p *Proxy) Blackhole() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mu.hole = true
@@ -148,7 +154,7 @@ func (p *proxy) Blackhole() {
 }
 
 // Delay holds every chunk for d before forwarding it, until Heal.
-func (p *proxy) Delay(d time.Duration) {
+func (p *Proxy) Delay(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mu.delay = d
@@ -156,7 +162,7 @@ func (p *proxy) Delay(d time.Duration) {
 }
 
 // Heal forwards everything again, at once.
-func (p *proxy) Heal() {
+func (p *Proxy) Heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mu.cut, p.mu.hole, p.mu.delay = false, false, 0
