@@ -83,8 +83,9 @@ type Config struct {
 	// data dir's file system (Cairn's own; etcd exits when the disk is
 	// full): below it writes fail with etcd's "database space exceeded" and
 	// the NOSPACE alarm is raised, while reads and deletes go on. 0 means
-	// what the storage engine needs to go on writing (about 3.3 memtables
-	// and 16 MiB); negative turns the check off.
+	// what storage needs to go on writing: about 3.2 memtables plus 16 MiB
+	// for Pebble, and two Raft WAL segments (about 45 MiB with the
+	// defaults); negative turns the check off.
 	DiskReserveBytes int64
 
 	// HeartbeatMs is the Raft heartbeat interval in milliseconds (etcd --heartbeat-interval).
