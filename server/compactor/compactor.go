@@ -18,6 +18,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/cairn-kv/cairn/pkg/clock"
 )
 
 // The modes of --auto-compaction-mode.
@@ -35,17 +37,6 @@ const RevisionInterval = 5 * time.Minute
 // retryDivisor: periodic mode records a revision, and may compact, every
 // tenth of its period (at most an hour), as etcd's retryDivisor.
 const retryDivisor = 10
-
-// Clock is the time a Compactor runs on; tests pass a fake one.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Config says what to compact, when, and through what.
 type Config struct {
@@ -66,8 +57,9 @@ type Config struct {
 	// Leading reports whether this member leads; only the leader compacts.
 	Leading func() bool
 
-	// Clock defaults to the real one; Logger to slog.Default().
-	Clock  Clock
+	// Clock defaults to the real one (tests pass a clock.Fake); Logger to
+	// slog.Default().
+	Clock  clock.Clock
 	Logger *slog.Logger
 }
 
@@ -100,7 +92,7 @@ func (c *Config) Validate() error {
 type Compactor struct {
 	cfg    Config
 	lg     *slog.Logger
-	clock  Clock
+	clock  clock.Clock
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -115,9 +107,7 @@ func Start(cfg Config) (*Compactor, error) {
 	if c.lg == nil {
 		c.lg = slog.Default()
 	}
-	if c.clock == nil {
-		c.clock = realClock{}
-	}
+	c.clock = clock.OrReal(c.clock)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if cfg.Mode == ModePeriodic {
 		go c.runPeriodic()

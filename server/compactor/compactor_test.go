@@ -10,75 +10,27 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cairn-kv/cairn/pkg/clock"
 )
 
-// fakeClock moves only when the test advances it.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []waiter
-	added   chan struct{}
-}
+// fakeClock is the shared fake clock (pkg/clock) with the two helpers the
+// tests below use.
+type fakeClock struct{ *clock.Fake }
 
-type waiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Unix(1_700_000_000, 0), added: make(chan struct{}, 1)}
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) After(d time.Duration) <-chan time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	f.waiters = append(f.waiters, waiter{f.now.Add(d), ch})
-	select {
-	case f.added <- struct{}{}:
-	default:
-	}
-	return ch
-}
+func newFakeClock() *fakeClock { return &fakeClock{clock.NewFake(time.Unix(1_700_000_000, 0))} }
 
 // blockUntilWaiting returns once someone waits on the clock.
 func (f *fakeClock) blockUntilWaiting(t *testing.T) {
 	t.Helper()
-	for {
-		f.mu.Lock()
-		n := len(f.waiters)
-		f.mu.Unlock()
-		if n > 0 {
-			return
-		}
-		select {
-		case <-f.added:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the compactor never waited on the clock")
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.BlockUntil(ctx, 1); err != nil {
+		t.Fatal("the compactor never waited on the clock")
 	}
 }
 
-func (f *fakeClock) advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-	kept := f.waiters[:0]
-	for _, w := range f.waiters {
-		if !w.at.After(f.now) {
-			w.ch <- f.now
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	f.waiters = kept
-}
+func (f *fakeClock) advance(d time.Duration) { f.Advance(d) }
 
 // harness runs a Compactor on a fake clock, one tick at a time.
 type harness struct {
@@ -253,6 +205,7 @@ func TestRevision(t *testing.T) {
 
 // TestStopWhileCompacting: Stop cancels a compaction in flight and returns.
 func TestStopWhileCompacting(t *testing.T) {
+	clk := newFakeClock()
 	entered := make(chan struct{})
 	c, err := Start(Config{
 		Mode: ModeRevision, Retention: 1,
@@ -263,25 +216,16 @@ func TestStopWhileCompacting(t *testing.T) {
 			<-ctx.Done()
 			return ctx.Err()
 		},
-		Clock:  newTickingClock(),
+		Clock:  clk,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	clk.blockUntilWaiting(t)
+	clk.advance(RevisionInterval)
 	<-entered
 	c.Stop() // hangs if the compaction's context is not cancelled
-}
-
-// tickingClock fires every After at once.
-type tickingClock struct{}
-
-func newTickingClock() tickingClock { return tickingClock{} }
-func (tickingClock) Now() time.Time { return time.Unix(0, 0) }
-func (tickingClock) After(time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	ch <- time.Unix(0, 0)
-	return ch
 }
 
 func TestParseRetention(t *testing.T) {
