@@ -16,6 +16,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairn-kv/cairn/pkg/clock"
 	"github.com/cairn-kv/cairn/storage"
 )
 
@@ -55,6 +56,9 @@ type Config struct {
 	// Transport sends messages to peers; nil for a single member.
 	Transport Transport
 	Logger    *slog.Logger
+	// Clock drives the ticks (every TickInterval) and LastTick; nil: the
+	// real one (tests pass a clock.Fake).
+	Clock clock.Clock
 	// ObserveFsync, if set, is called on the Raft loop with the duration
 	// of each synced write of the log and hard state (etcd's WAL fsync).
 	ObserveFsync func(time.Duration)
@@ -235,6 +239,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.CatchUpEntries == 0 {
 		cfg.CatchUpEntries = DefaultCatchUpEntries
 	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	// A snapshot received but not installed before a restart is of no use:
 	// the leader sends another.
 	if err := cfg.Engine.RemoveSnapshotFiles(""); err != nil {
@@ -331,8 +336,9 @@ func Start(cfg Config) (*Node, error) {
 		_ = rn.Campaign()
 	}
 	started = true
-	n.lastTick.Store(time.Now().UnixNano())
-	go n.run(applied)
+	n.lastTick.Store(cfg.Clock.Now().UnixNano())
+	ticker := cfg.Clock.NewTicker(cfg.TickInterval)
+	go n.run(applied, ticker)
 	return n, nil
 }
 
@@ -632,7 +638,7 @@ func (n *Node) Stop() {
 	<-n.done
 }
 
-func (n *Node) run(applied uint64) {
+func (n *Node) run(applied uint64, ticker clock.Ticker) {
 	defer close(n.done)
 	defer close(n.committedC)
 	defer func() {
@@ -640,7 +646,6 @@ func (n *Node) run(applied uint64) {
 			n.fail(fmt.Errorf("raftnode: close write-ahead log: %w", err))
 		}
 	}()
-	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
 	for {
 		select {
@@ -649,9 +654,9 @@ func (n *Node) run(applied uint64) {
 		case <-n.cfg.Engine.Corrupted():
 			n.fail(n.cfg.Engine.CorruptionErr())
 			return
-		case <-ticker.C:
+		case <-ticker.C():
 			n.rn.Tick()
-			n.lastTick.Store(time.Now().UnixNano())
+			n.lastTick.Store(n.cfg.Clock.Now().UnixNano())
 		case p := <-n.proposeC:
 			n.propose(p)
 			for more := true; more; {

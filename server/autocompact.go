@@ -28,6 +28,7 @@ func (m *Member) startCompactor() error {
 		},
 		IsCompacted: func(err error) bool { return errors.Is(err, mvcc.ErrCompacted) },
 		Leading:     func() bool { return m.node.Status().Lead == m.cluster.LocalID },
+		Clock:       m.clock,
 		Logger:      m.lg,
 	})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/cairn-kv/cairn/pkg/clock"
 )
 
 // Config is what a Member needs; embed builds it from embed.Config.
@@ -62,6 +64,10 @@ type Config struct {
 	// connection to an https peer URL (etcd --peer-cert-file, ...).
 	PeerTLS func() *tls.Config
 	Logger  *slog.Logger
+	// Clock is the time lease expiry, checkpoints, automatic compaction
+	// and the Raft ticker run on; nil: the real one (tests pass a
+	// clock.Fake).
+	Clock clock.Clock
 }
 
 // Validate checks the fields New relies on.

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -15,14 +14,6 @@ import (
 )
 
 const (
-	// leaseRevokeRate bounds expiry revokes per second, as etcd's.
-	leaseRevokeRate = 1000
-	// leaseCheckpointBatch is the most checkpoints in one proposal.
-	leaseCheckpointBatch = 1000
-	// leaderDutyTick is how often the leader looks for expired leases.
-	leaderDutyTick = 100 * time.Millisecond
-	// checkpointTick is how often the leader records remaining TTLs.
-	checkpointTick = time.Second
 	// applyWaitTimeout bounds how long a keep-alive waits for the member to
 	// apply what was committed when it arrived: etcd's applyTimeout.
 	applyWaitTimeout = time.Second
@@ -248,142 +239,4 @@ func (m *Member) leaseLeasesLocal(ctx context.Context) (*pb.LeaseLeasesResponse,
 		resp.Leases[i] = &pb.LeaseStatus{ID: l.ID}
 	}
 	return resp, nil
-}
-
-// leaderLoop runs the leader's lease duties: promote the lessor when this
-// member leads (extending every expiry by an election timeout, as etcd),
-// revoke expired leases at a bounded rate, and checkpoint remaining TTLs.
-func (m *Member) leaderLoop() {
-	defer m.wg.Done()
-	tick := time.NewTicker(leaderDutyTick)
-	defer tick.Stop()
-	lastCheckpoint := time.Now()
-	revoking := map[int64]time.Time{} // lease -> when its revoke was proposed
-	sem := make(chan struct{}, 64)    // revokes in flight
-	for {
-		select {
-		case <-m.stopping:
-			return
-		case <-tick.C:
-		case <-m.node.LeaderChanged():
-		}
-		if !m.syncLessorRole() {
-			continue
-		}
-		now := time.Now()
-		budget := int(leaseRevokeRate * leaderDutyTick / time.Second)
-		for _, id := range m.lessor.Expired(budget + len(revoking)) {
-			if t, ok := revoking[id]; ok && now.Sub(t) < m.cfg.reqTimeout() {
-				continue
-			}
-			if budget == 0 {
-				break
-			}
-			budget--
-			revoking[id] = now
-			m.goRevoke(id, sem)
-		}
-		for id, t := range revoking {
-			if now.Sub(t) >= m.cfg.reqTimeout() || !m.lessor.LeaseExists(id) {
-				delete(revoking, id)
-			}
-		}
-		if now.Sub(lastCheckpoint) >= checkpointTick {
-			lastCheckpoint = now
-			m.checkpointLeases()
-		}
-	}
-}
-
-// SyncLeaderDuties brings the leader's duties (the primary lessor) in line
-// with the current leadership at once; embed calls it before announcing
-// that the member is ready.
-func (m *Member) SyncLeaderDuties() { m.syncLessorRole() }
-
-// syncLessorRole makes the lessor primary while this member leads and not
-// otherwise, and reports whether it leads. The leader loop calls it every
-// tick; requests that need a primary call it too, so they do not wait for
-// the tick after an election.
-func (m *Member) syncLessorRole() bool {
-	m.lessorRoleMu.Lock()
-	defer m.lessorRoleMu.Unlock()
-	st := m.node.Status()
-	leader := st.Lead == m.cluster.LocalID
-	switch {
-	case leader && !m.lessor.IsPrimary():
-		// Only once everything committed is applied: expiries come from
-		// the leases' state, which the log replay after a restart (or the
-		// apply backlog of a new leader) may still be changing.
-		if m.applied.Get() < st.Commit {
-			return false
-		}
-		m.lessor.Promote(m.leaseExtend())
-	case !leader && m.lessor.IsPrimary():
-		m.lessor.Demote()
-	}
-	return leader
-}
-
-// goRevoke proposes the revoke of an expired lease without holding up the loop.
-func (m *Member) goRevoke(id int64, sem chan struct{}) {
-	select {
-	case sem <- struct{}{}:
-	case <-m.stopping:
-		return
-	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		defer func() { <-sem }()
-		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.reqTimeout())
-		defer cancel()
-		_, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}})
-		if err != nil && !errors.Is(err, lease.ErrLeaseNotFound) && !errors.Is(err, ErrStopped) {
-			m.lg.Warn("failed to revoke expired lease", "lease", id, "error", err)
-		}
-	}()
-}
-
-func (m *Member) checkpointLeases() {
-	due := m.lessor.CheckpointDue(leaseCheckpointBatch)
-	if len(due) == 0 {
-		return
-	}
-	cp := &pb.LeaseCheckpointRequest{}
-	ids := make([]int64, 0, len(due))
-	for id, left := range due {
-		cp.Checkpoints = append(cp.Checkpoints, &pb.LeaseCheckpoint{ID: id, Remaining_TTL: left})
-		ids = append(ids, id)
-	}
-	defer m.lessor.CheckpointDone(ids)
-	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.reqTimeout())
-	defer cancel()
-	if _, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseCheckpoint: cp}); err != nil && !errors.Is(err, lease.ErrLeaseNotFound) && !errors.Is(err, ErrStopped) {
-		m.lg.Warn("failed to checkpoint leases", "count", len(cp.Checkpoints), "error", err)
-	}
-}
-
-// ensureLeadership confirms, as etcd's (since 3.5.13), that a member that
-// believes it leads still does before it renews a lease: a leader that was
-// paused (its Raft loop has not ticked for three ticks) may have been
-// deposed without knowing it, and a keep-alive it acknowledged would be one
-// the real leader never saw, so the lease could expire early. It then does
-// a linearizable read (a quorum round) and checks the leader again. A
-// member that does not believe it leads answers true: Renew refuses it.
-func (m *Member) ensureLeadership(ctx context.Context) bool {
-	if m.node.Status().Lead != m.cluster.LocalID {
-		return true
-	}
-	if time.Since(m.node.LastTick()) < 3*m.cfg.TickInterval {
-		return true
-	}
-	if err := m.linearizableReadNotify(ctx); err != nil {
-		m.lg.Warn("failed to check current member's leadership", "error", err)
-		return false
-	}
-	if lead := m.node.Status().Lead; lead != m.cluster.LocalID {
-		m.lg.Warn("current member isn't a leader", "new-lead", fmt.Sprintf("%x", lead))
-		return false
-	}
-	return true
 }

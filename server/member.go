@@ -22,9 +22,11 @@ import (
 	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
+	"github.com/cairn-kv/cairn/pkg/clock"
 	"github.com/cairn-kv/cairn/pkg/wait"
 	"github.com/cairn-kv/cairn/raftnode"
 	"github.com/cairn-kv/cairn/server/compactor"
+	"github.com/cairn-kv/cairn/server/duties"
 	"github.com/cairn-kv/cairn/storage"
 	"github.com/cairn-kv/cairn/transport"
 	"github.com/cairn-kv/cairn/watch"
@@ -63,8 +65,10 @@ type Member struct {
 	metrics   *metrics
 	// transport reaches the other members; set before the node starts.
 	transport *transport.Transport
-	// lessorRoleMu serializes promoting and demoting the lessor.
-	lessorRoleMu sync.Mutex
+	// duties are the leader's: lease expiry and checkpoints.
+	duties *duties.Duties
+	// clock is cfg.Clock, or the real one.
+	clock clock.Clock
 	// confMu makes membership changes one at a time.
 	confMu sync.Mutex
 
@@ -95,11 +99,14 @@ func New(cfg Config) (*Member, error) {
 		return nil, err
 	}
 	m := &Member{cfg: cfg, lg: lg, eng: eng, stopping: make(chan struct{}), failed: make(chan error, 1), dead: make(chan struct{}),
-		published: make(chan struct{}), metrics: newMetrics()}
+		published: make(chan struct{}), metrics: newMetrics(), clock: clock.OrReal(cfg.Clock)}
 	if err := m.start(); err != nil {
 		// Stop whatever started, before the storage it uses closes.
 		close(m.stopping)
 		m.stopCompactor()
+		if m.duties != nil {
+			m.duties.Stop()
+		}
 		if m.node != nil {
 			m.node.Stop()
 		}
@@ -163,10 +170,11 @@ func (m *Member) start() error {
 		return err
 	}
 	// No MinTTL: the TTL a grant carries is final (see LeaseGrant).
-	m.lessor, err = lease.Open(m.eng, lease.Config{})
+	m.lessor, err = lease.Open(m.eng, lease.Config{Now: m.clock.Now})
 	if err != nil {
 		return err
 	}
+	m.duties = m.newDuties()
 	m.applier = apply.New(m.kv, m.lessor, cluster, appliedIndex)
 	if m.alarms, err = alarm.Load(m.eng.DB); err != nil {
 		return err
@@ -214,6 +222,7 @@ func (m *Member) start() error {
 		MaxWALs:        m.cfg.MaxWALs,
 		Transport:      m.transport,
 		Logger:         m.lg,
+		Clock:          m.clock,
 		ObserveFsync:   m.metrics.observeFsync,
 		ObserveLeader:  m.metrics.observeLeader(),
 		ConfVerdict: func(index uint64) (*raftpb.ConfChangeV2, bool, error) {
@@ -231,11 +240,11 @@ func (m *Member) start() error {
 	}
 	m.reads.init()
 	m.metrics.registerState(m)
-	m.wg.Add(4)
+	m.wg.Add(3)
 	go m.applyLoop()
 	go m.readLoop()
-	go m.leaderLoop()
 	go m.publishLoop()
+	m.duties.Start()
 	return m.startCompactor()
 }
 
@@ -262,6 +271,7 @@ func (m *Member) Close() error {
 	m.closeOne.Do(func() {
 		close(m.stopping)
 		m.stopCompactor()
+		m.duties.Stop()
 		m.node.Stop()
 		m.wg.Wait()
 		m.transport.Close()
