@@ -68,6 +68,9 @@ type Config struct {
 	// and the Raft ticker run on; nil: the real one (tests pass a
 	// clock.Fake).
 	Clock clock.Clock
+
+	// wrapCommit, if set (by tests), runs around each apply batch's commit.
+	wrapCommit func(commit func() error) error
 }
 
 // Validate checks the fields New relies on.

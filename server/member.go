@@ -182,6 +182,11 @@ func (m *Member) start() error {
 	m.applier.Alarms = m.alarms
 	m.applier.MaxLearners = maxLearners
 	m.applier.WrapCommit = m.metrics.timeCommit
+	if wrap := m.cfg.wrapCommit; wrap != nil {
+		m.applier.WrapCommit = func(commit func() error) error {
+			return wrap(func() error { return m.metrics.timeCommit(commit) })
+		}
+	}
 	m.hub = watch.NewHub(m.kv, m.kv.Rev(), watch.Config{
 		IsCompacted: func(err error) bool { return errors.Is(err, mvcc.ErrCompacted) },
 		Logger:      m.lg,

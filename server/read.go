@@ -86,7 +86,7 @@ func (m *Member) readLoop() {
 // request timeout: if Raft answered but apply does not get there in time,
 // the read fails with ErrTimeoutReadIndex, as etcd's.
 func (m *Member) readIndexRound() error {
-	deadline := time.NewTimer(m.cfg.reqTimeout())
+	deadline := m.clock.NewTimer(m.cfg.reqTimeout())
 	defer deadline.Stop()
 	// Every request of this round gets its own context; an answer to any
 	// of them will do, as each was asked after the round began.
@@ -103,7 +103,7 @@ func (m *Member) readIndexRound() error {
 		if m.node.Status().Lead == 0 {
 			after = 20 * time.Millisecond
 		}
-		retry := time.NewTimer(after)
+		retry := m.clock.NewTimer(after)
 		for waiting := true; waiting; {
 			select {
 			case rs := <-m.node.ReadStates():
@@ -111,16 +111,16 @@ func (m *Member) readIndexRound() error {
 					continue // the answer to an earlier, abandoned round
 				}
 				retry.Stop()
-				switch m.applied.WaitDeadline(m.stopping, deadline.C, rs.Index) {
+				switch m.applied.WaitDeadline(m.stopping, deadline.C(), rs.Index) {
 				case wait.ErrCanceled:
 					return ErrStopped
 				case wait.ErrDeadline:
 					return ErrTimeoutReadIndex
 				}
 				return nil
-			case <-retry.C:
+			case <-retry.C():
 				waiting = false
-			case <-deadline.C:
+			case <-deadline.C():
 				retry.Stop()
 				return ErrTimeout
 			case <-m.stopping:
