@@ -15,4 +15,11 @@
 // between members; a snapshot never travels there (it has its own stream,
 // and the receiver names the file it writes, never the message). Every
 // message is bounded (MaxMessageBytes), forwarded calls more tightly.
+//
+// One file per subject, as etcd's rafthttp: transport.go the Transport and
+// its set of peers; peer.go the outbound message stream to one peer;
+// receive.go the inbound message stream and its checks; snapshot.go the
+// snapshot stream, both ways; lease.go the forwarded lease calls;
+// bootstrap.go the call a joining member makes; service.go the gRPC
+// service description, the sender checks and the size bounds.
 package transport
