@@ -71,6 +71,10 @@ type Config struct {
 	// none was recorded (an entry applied before verdicts were recorded:
 	// the entry's own change is used). Nil: none is ever recorded.
 	ConfVerdict func(index uint64) (cc *raftpb.ConfChangeV2, ok bool, err error)
+
+	// trace, if set (by tests), receives each step the loop takes for a
+	// Ready, in order (see interaction_test.go).
+	trace func(event string)
 }
 
 // Transport is how the loop reaches peers. Send must not block.
@@ -178,6 +182,7 @@ type Node struct {
 	lg       *slog.Logger
 	rn       *raft.RawNode
 	ls       *logStore
+	ticker   clock.Ticker // owned by the loop
 
 	proposeC   chan proposal
 	readIndexC chan []byte
@@ -337,8 +342,8 @@ func Start(cfg Config) (*Node, error) {
 	}
 	started = true
 	n.lastTick.Store(cfg.Clock.Now().UnixNano())
-	ticker := cfg.Clock.NewTicker(cfg.TickInterval)
-	go n.run(applied, ticker)
+	n.ticker = cfg.Clock.NewTicker(cfg.TickInterval)
+	go n.run(applied)
 	return n, nil
 }
 
@@ -638,7 +643,7 @@ func (n *Node) Stop() {
 	<-n.done
 }
 
-func (n *Node) run(applied uint64, ticker clock.Ticker) {
+func (n *Node) run(applied uint64) {
 	defer close(n.done)
 	defer close(n.committedC)
 	defer func() {
@@ -646,7 +651,7 @@ func (n *Node) run(applied uint64, ticker clock.Ticker) {
 			n.fail(fmt.Errorf("raftnode: close write-ahead log: %w", err))
 		}
 	}()
-	defer ticker.Stop()
+	defer n.ticker.Stop()
 	for {
 		select {
 		case <-n.stop:
@@ -654,7 +659,7 @@ func (n *Node) run(applied uint64, ticker clock.Ticker) {
 		case <-n.cfg.Engine.Corrupted():
 			n.fail(n.cfg.Engine.CorruptionErr())
 			return
-		case <-ticker.C():
+		case <-n.ticker.C():
 			n.rn.Tick()
 			n.lastTick.Store(n.cfg.Clock.Now().UnixNano())
 		case p := <-n.proposeC:
@@ -733,6 +738,9 @@ func (n *Node) handleReady() error {
 	if err := n.ls.save(&rd); err != nil {
 		return fmt.Errorf("raftnode: persist: %w", err)
 	}
+	if n.cfg.trace != nil {
+		n.tracePersist(rd)
+	}
 	if n.cfg.Transport != nil && len(rd.Messages) > 0 {
 		n.send(rd.Messages)
 	}
@@ -754,6 +762,9 @@ func (n *Node) handleReady() error {
 		if len(confs) > 0 {
 			a.verdicts = make(chan *raftpb.ConfChangeV2, len(confs))
 		}
+		if n.cfg.trace != nil {
+			n.cfg.trace("apply " + describeEntries(rd.CommittedEntries))
+		}
 		select {
 		case n.committedC <- a:
 		case <-n.stop:
@@ -767,6 +778,9 @@ func (n *Node) handleReady() error {
 			case cc := <-a.verdicts:
 				n.confState = cloneConfState(n.rn.ApplyConfChange(cc))
 				n.recordConf(e.GetIndex(), n.confState)
+				if n.cfg.trace != nil {
+					n.cfg.trace(fmt.Sprintf("conf-change %d verdict %s: %s", e.GetIndex(), describeConfChange(cc), describeConfState(n.confState)))
+				}
 			case <-n.stop:
 				return ErrStopped
 			}
@@ -774,6 +788,9 @@ func (n *Node) handleReady() error {
 	}
 	n.publish(rd)
 	n.rn.Advance(rd)
+	if n.cfg.trace != nil {
+		n.cfg.trace("advance")
+	}
 	return nil
 }
 
@@ -788,6 +805,9 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 		return fmt.Errorf("raftnode: Raft accepted a snapshot at index %d term %d that was never received", meta.GetIndex(), meta.GetTerm())
 	}
 	inst := &SnapshotInstall{Metadata: meta, eng: n.cfg.Engine, path: path, done: make(chan error, 1)}
+	if n.cfg.trace != nil {
+		n.cfg.trace(fmt.Sprintf("install snapshot %d/%d %s", meta.GetIndex(), meta.GetTerm(), describeConfState(meta.GetConfState())))
+	}
 	select {
 	case n.committedC <- Apply{Snapshot: inst}:
 	case <-n.stop:
@@ -834,6 +854,11 @@ func (n *Node) send(msgs []*raftpb.Message) {
 			continue
 		}
 		out = append(out, m)
+	}
+	if n.cfg.trace != nil {
+		for _, m := range msgs {
+			n.cfg.trace("send " + describeMessage(m))
+		}
 	}
 	n.cfg.Transport.Send(out)
 }
