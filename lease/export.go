@@ -17,7 +17,7 @@ func Stored(r pebble.Reader) ([]Lease, error) {
 	}
 	out := make([]Lease, 0, len(ls))
 	for _, l := range ls {
-		out = append(out, l.Lease)
+		out = append(out, *l)
 	}
 	slices.SortFunc(out, func(a, b Lease) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil

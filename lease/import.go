@@ -6,7 +6,7 @@ import "github.com/cockroachdb/pebble/v2"
 // TTL in seconds; 0 remaining: none checkpointed) into b, for a store that
 // no Lessor has open yet.
 func Import(b *pebble.Batch, l Lease) error {
-	return persist(b, &lease{Lease: l})
+	return persist(b, &l)
 }
 
 // ImportAttachment records that key is attached to lease id, as Attach

@@ -1,10 +1,8 @@
 package lease
 
 import (
-	"container/heap"
 	"encoding/binary"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -20,29 +18,45 @@ type Lease struct {
 	TTL int64
 	// RemainingTTL is the last checkpointed remaining TTL in seconds, 0 if none.
 	RemainingTTL int64
-	// Expiry is when the lease expires; zero unless this member is primary.
+	// Expiry is when the lease expires; set only by a primary lessor's
+	// Leases (Lookup reads the replicated state, which has none).
 	Expiry time.Time
 }
 
-type lease struct {
-	Lease
-	index int // in the expiry heap, -1 if absent
-}
-
-// Lessor holds every lease in memory (IDs, TTLs and expiry times; the
-// attached keys stay on disk) and persists changes into apply's batches.
+// Lessor holds every lease in memory (IDs, TTLs and checkpointed remaining
+// TTLs; the attached keys stay on disk) and persists changes into apply's
+// batches. While this member leads it is primary and also tracks when each
+// lease expires.
+//
+// It is two parts with a lock each, so that apply never waits behind the
+// leader's scans (CheckpointDue visits every lease once a second, Promote
+// every lease once an election):
+//   - the replicated state that apply changes and reads (lessor.go):
+//     state.mu;
+//   - the primary's soft state (primary.go): expiry times and their heap,
+//     checkpoints in flight; primary.mu.
+//
+// Apply takes only state.mu. While the lessor is primary, each change apply
+// makes is also queued (changes.mu, held for an append) and the soft state
+// catches up with the queue, under its own lock, before it answers
+// anything. Lock order: primary.mu, then state.mu, then changes.mu.
 type Lessor struct {
 	db     *pebble.DB
 	now    func() time.Time
 	minTTL int64
 
-	mu      sync.Mutex
-	leases  map[int64]*lease
-	expiry  expiryHeap // primary only
-	primary bool
-	// inflight holds the leases of a checkpoint proposal not yet applied;
-	// renewing one waits for it (see Renew).
-	inflight map[int64]chan struct{}
+	state struct {
+		sync.Mutex
+		leases map[int64]*Lease
+		// primary mirrors primary.primary for apply, which queues its
+		// changes only while it is set.
+		primary bool
+	}
+	changes struct {
+		sync.Mutex
+		q []change
+	}
+	primary primaryState
 }
 
 // Config configures a Lessor.
@@ -62,14 +76,14 @@ func Open(eng *storage.Engine, cfg Config) (*Lessor, error) {
 	}
 	le := &Lessor{db: eng.DB, now: cfg.Now, minTTL: cfg.MinTTL}
 	var err error
-	if le.leases, err = loadLeases(eng.DB); err != nil {
+	if le.state.leases, err = loadLeases(eng.DB); err != nil {
 		return nil, err
 	}
 	return le, nil
 }
 
-func loadLeases(db pebble.Reader) (map[int64]*lease, error) {
-	leases := map[int64]*lease{}
+func loadLeases(db pebble.Reader) (map[int64]*Lease, error) {
+	leases := map[int64]*Lease{}
 	it, err := db.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{storage.KeyspaceLeases},
 		UpperBound: storage.KeyspaceEnd(storage.KeyspaceLeases),
@@ -84,7 +98,7 @@ func loadLeases(db pebble.Reader) (map[int64]*lease, error) {
 			return nil, fmt.Errorf("lease: corrupt lease record %x", k)
 		}
 		id := int64(binary.BigEndian.Uint64(k[1:]))
-		leases[id] = &lease{Lease: Lease{ID: id, TTL: int64(binary.BigEndian.Uint64(v[:8])), RemainingTTL: int64(binary.BigEndian.Uint64(v[8:]))}, index: -1}
+		leases[id] = &Lease{ID: id, TTL: int64(binary.BigEndian.Uint64(v[:8])), RemainingTTL: int64(binary.BigEndian.Uint64(v[8:]))}
 	}
 	return leases, it.Error()
 }
@@ -96,18 +110,14 @@ func (le *Lessor) Restore(extend time.Duration) error {
 	if err != nil {
 		return err
 	}
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	le.leases = leases
-	le.expiry = le.expiry[:0]
-	for id, ch := range le.inflight {
-		close(ch)
-		delete(le.inflight, id)
-	}
-	if le.primary {
-		for _, l := range le.leases {
-			le.refreshLocked(l, extend)
-		}
+	le.primary.mu.Lock()
+	defer le.primary.mu.Unlock()
+	le.state.Lock()
+	le.state.leases = leases
+	le.state.Unlock()
+	le.primary.releaseInflightLocked()
+	if le.primary.primary {
+		le.promoteLocked(extend)
 	}
 	return nil
 }
@@ -122,7 +132,7 @@ func attachPrefix(id int64) []byte {
 
 func attachKey(id int64, key []byte) []byte { return storage.AppendEscaped(attachPrefix(id), key) }
 
-func persist(b *pebble.Batch, l *lease) error {
+func persist(b *pebble.Batch, l *Lease) error {
 	v := binary.BigEndian.AppendUint64(nil, uint64(l.TTL))
 	v = binary.BigEndian.AppendUint64(v, uint64(l.RemainingTTL))
 	return b.Set(leaseKey(l.ID), v, nil)
@@ -130,9 +140,9 @@ func persist(b *pebble.Batch, l *lease) error {
 
 // LeaseExists reports whether lease id exists.
 func (le *Lessor) LeaseExists(id int64) bool {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	_, ok := le.leases[id]
+	le.state.Lock()
+	defer le.state.Unlock()
+	_, ok := le.state.leases[id]
 	return ok
 }
 
@@ -146,20 +156,18 @@ func (le *Lessor) Grant(b *pebble.Batch, id, ttl int64) (Lease, error) {
 	if ttl > MaxLeaseTTL {
 		return Lease{}, ErrLeaseTTLTooLarge
 	}
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	if _, ok := le.leases[id]; ok {
+	le.state.Lock()
+	defer le.state.Unlock()
+	if _, ok := le.state.leases[id]; ok {
 		return Lease{}, ErrLeaseExists
 	}
-	l := &lease{Lease: Lease{ID: id, TTL: max(ttl, le.minTTL)}, index: -1}
+	l := &Lease{ID: id, TTL: max(ttl, le.minTTL)}
 	if err := persist(b, l); err != nil {
 		return Lease{}, err
 	}
-	le.leases[id] = l
-	if le.primary {
-		le.refreshLocked(l, 0)
-	}
-	return l.Lease, nil
+	le.state.leases[id] = l
+	le.queueLocked(change{kind: changeGrant, lease: *l})
+	return *l, nil
 }
 
 // Keys lists the keys attached to lease id, in key order, from reader r
@@ -194,9 +202,9 @@ func (le *Lessor) Revoke(b *pebble.Batch, id int64) error {
 	if err != nil {
 		return err
 	}
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	l, ok := le.leases[id]
+	le.state.Lock()
+	defer le.state.Unlock()
+	l, ok := le.state.leases[id]
 	if !ok {
 		return ErrLeaseNotFound
 	}
@@ -208,32 +216,23 @@ func (le *Lessor) Revoke(b *pebble.Batch, id int64) error {
 			return err
 		}
 	}
-	delete(le.leases, id)
-	if l.index >= 0 {
-		heap.Remove(&le.expiry, l.index)
-	}
+	delete(le.state.leases, id)
+	le.queueLocked(change{kind: changeRevoke, lease: *l})
 	return nil
 }
 
 // Checkpoint records the remaining TTL of lease id (0: back to the full TTL).
 func (le *Lessor) Checkpoint(b *pebble.Batch, id, remaining int64) error {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	l, ok := le.leases[id]
+	le.state.Lock()
+	defer le.state.Unlock()
+	l, ok := le.state.leases[id]
 	if !ok {
 		return ErrLeaseNotFound
 	}
 	l.RemainingTTL = remaining
-	if le.primary && remaining == 0 {
-		// A reset comes from a renewal: the lease lives a full TTL from
-		// now (never less than it had).
-		if exp := le.now().Add(time.Duration(l.TTL) * time.Second); exp.After(l.Expiry) {
-			l.Expiry = exp
-			if l.index >= 0 {
-				heap.Fix(&le.expiry, l.index)
-			}
-		}
-	}
+	// A reset comes from a renewal: on a primary the lease then lives a
+	// full TTL from now (never less than it had).
+	le.queueLocked(change{kind: changeCheckpoint, lease: *l})
 	return persist(b, l)
 }
 
@@ -249,219 +248,40 @@ func (le *Lessor) Detach(b *pebble.Batch, id int64, key []byte) error {
 
 // Lookup returns lease id.
 func (le *Lessor) Lookup(id int64) (Lease, bool) {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	l, ok := le.leases[id]
+	le.state.Lock()
+	defer le.state.Unlock()
+	l, ok := le.state.leases[id]
 	if !ok {
 		return Lease{}, false
 	}
-	return l.Lease, true
+	return *l, true
 }
 
-// Leases lists every lease, soonest expiry first (as etcd lists them),
-// then by ID.
-func (le *Lessor) Leases() []Lease {
-	le.mu.Lock()
-	out := make([]Lease, 0, len(le.leases))
-	for _, l := range le.leases {
-		out = append(out, l.Lease)
-	}
-	le.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Expiry.Equal(out[j].Expiry) {
-			return out[i].Expiry.Before(out[j].Expiry)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+// changeKind is what apply did to a lease.
+type changeKind uint8
+
+const (
+	changeGrant changeKind = iota
+	changeRevoke
+	changeCheckpoint
+)
+
+// change is one change apply made, for the primary's soft state: the
+// lease as apply left it, and when.
+type change struct {
+	kind  changeKind
+	lease Lease
+	at    time.Time
 }
 
-// Promote makes this lessor primary: every lease expires its remaining TTL
-// (the checkpointed one, else the full TTL) plus extend from now.
-func (le *Lessor) Promote(extend time.Duration) {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	le.primary = true
-	le.expiry = le.expiry[:0]
-	for _, l := range le.leases {
-		l.index = -1
-		le.refreshLocked(l, extend)
+// queueLocked queues c for the soft state, if the lessor is primary.
+// state.mu is held.
+func (le *Lessor) queueLocked(c change) {
+	if !le.state.primary {
+		return
 	}
-}
-
-// Demote stops expiry tracking (another member leads).
-func (le *Lessor) Demote() {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	le.primary = false
-	for _, l := range le.leases {
-		l.index, l.Expiry = -1, time.Time{}
-	}
-	le.expiry = le.expiry[:0]
-}
-
-// IsPrimary reports whether this lessor tracks expiry.
-func (le *Lessor) IsPrimary() bool {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	return le.primary
-}
-
-// Renew restarts lease id's TTL from now and returns the TTL. needsReset
-// reports a checkpointed remaining TTL that the caller must first clear
-// through Raft (Checkpoint with 0), so a restart cannot bring it back; wait
-// is non-nil while a checkpoint of the lease is on its way through Raft:
-// the caller waits for it, then renews again (else the checkpoint, made
-// before this renewal, would land after it and come back on a restart).
-func (le *Lessor) Renew(id int64) (ttl int64, needsReset bool, wait <-chan struct{}, err error) {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	if !le.primary {
-		return 0, false, nil, ErrNotPrimary
-	}
-	l, ok := le.leases[id]
-	if !ok || (!l.Expiry.IsZero() && !le.now().Before(l.Expiry)) {
-		// An expired lease is as good as revoked: its revoke is on its way.
-		return 0, false, nil, ErrLeaseNotFound
-	}
-	if ch, ok := le.inflight[id]; ok {
-		return 0, false, ch, nil
-	}
-	if l.RemainingTTL > 0 {
-		return 0, true, nil, nil
-	}
-	le.refreshLocked(l, 0)
-	return l.TTL, false, nil, nil
-}
-
-// Remaining is lease id's remaining time to live.
-func (le *Lessor) Remaining(id int64) (time.Duration, bool) {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	l, ok := le.leases[id]
-	if !ok {
-		return 0, false
-	}
-	if l.Expiry.IsZero() {
-		return time.Duration(l.effectiveTTL()) * time.Second, true
-	}
-	return l.Expiry.Sub(le.now()), true
-}
-
-// Expired returns up to limit leases whose expiry has passed, earliest first.
-func (le *Lessor) Expired(limit int) []int64 {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	now := le.now()
-	var out []int64
-	// The heap's order is only partial: pop, collect, push back.
-	var popped []*lease
-	for len(le.expiry) > 0 && len(out) < limit {
-		l := le.expiry[0]
-		if now.Before(l.Expiry) {
-			break
-		}
-		heap.Pop(&le.expiry)
-		popped = append(popped, l)
-		out = append(out, l.ID)
-	}
-	for _, l := range popped {
-		heap.Push(&le.expiry, l)
-	}
-	return out
-}
-
-// CheckpointDue lists up to limit leases whose remaining TTL has run down
-// by half their TTL (and at least a second) since it was last recorded,
-// with the remaining TTL to record, in seconds. Leases kept alive (clients
-// renew every third of the TTL) never qualify, so keep-alives stay off
-// Raft; a lease left alone is checkpointed at half-life and a restart then
-// continues from there instead of granting the full TTL again.
-//
-// The returned leases count as in flight until CheckpointDone: renewing one
-// waits for the checkpoint first.
-func (le *Lessor) CheckpointDue(limit int) map[int64]int64 {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	now := le.now()
-	out := map[int64]int64{}
-	defer func() {
-		if le.inflight == nil {
-			le.inflight = map[int64]chan struct{}{}
-		}
-		for id := range out {
-			if _, ok := le.inflight[id]; !ok {
-				le.inflight[id] = make(chan struct{})
-			}
-		}
-	}()
-	for _, l := range le.leases {
-		if len(out) >= limit {
-			break
-		}
-		if l.Expiry.IsZero() {
-			continue
-		}
-		// Rounded up, as etcd does: a checkpoint never shortens a lease.
-		left := int64((l.Expiry.Sub(now) + time.Second - 1) / time.Second)
-		if left <= 0 {
-			continue // expiring: the revoke is on its way
-		}
-		if l.effectiveTTL()-left >= max(1, l.TTL/2) {
-			out[l.ID] = left
-		}
-	}
-	return out
-}
-
-// CheckpointDone ends the in-flight state of leases CheckpointDue returned
-// (applied or not) and wakes the renewals waiting on them.
-func (le *Lessor) CheckpointDone(ids []int64) {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	for _, id := range ids {
-		if ch, ok := le.inflight[id]; ok {
-			close(ch)
-			delete(le.inflight, id)
-		}
-	}
-}
-
-func (l *lease) effectiveTTL() int64 {
-	if l.RemainingTTL > 0 {
-		return l.RemainingTTL
-	}
-	return l.TTL
-}
-
-func (le *Lessor) refreshLocked(l *lease, extend time.Duration) {
-	l.Expiry = le.now().Add(extend + time.Duration(l.effectiveTTL())*time.Second)
-	if l.index >= 0 {
-		heap.Fix(&le.expiry, l.index)
-	} else {
-		heap.Push(&le.expiry, l)
-	}
-}
-
-// expiryHeap orders leases by expiry.
-type expiryHeap []*lease
-
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].Expiry.Before(h[j].Expiry) }
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *expiryHeap) Push(x any) {
-	l := x.(*lease)
-	l.index = len(*h)
-	*h = append(*h, l)
-}
-func (h *expiryHeap) Pop() any {
-	old := *h
-	l := old[len(old)-1]
-	old[len(old)-1] = nil
-	l.index = -1
-	*h = old[:len(old)-1]
-	return l
+	c.at = le.now()
+	le.changes.Lock()
+	le.changes.q = append(le.changes.q, c)
+	le.changes.Unlock()
 }

@@ -136,3 +136,87 @@ func TestExpiryRenewAndCheckpointSurviveRestart(t *testing.T) {
 		t.Fatalf("attachments left after Revoke: %q", keys)
 	}
 }
+
+// Apply never waits for the primary's soft state: with its lock held (as
+// CheckpointDue's scan of every lease holds it), grants, checkpoints,
+// revokes and lookups still complete; the soft state then catches up with
+// them, at the times they were applied.
+func TestApplyDoesNotWaitForPrimary(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	le, eng := open(t, t.TempDir(), clk)
+	defer eng.Close()
+	le.Promote(0)
+	apply(t, eng, func(b *pebble.Batch) error { _, err := le.Grant(b, 1, 10); return err })
+	clk.advance(3 * time.Second)
+
+	le.primary.mu.Lock() // a scan in progress
+	done := make(chan error, 1)
+	go func() {
+		b := eng.DB.NewIndexedBatch()
+		defer b.Close()
+		err := errors.Join(
+			func() error { _, err := le.Grant(b, 2, 5); return err }(),
+			func() error { _, err := le.Grant(b, 3, 5); return err }(),
+			le.Checkpoint(b, 1, 0), // a renewal's reset: a full TTL from now
+			le.Revoke(b, 3),
+		)
+		if !le.LeaseExists(2) || le.LeaseExists(3) {
+			err = errors.Join(err, errors.New("LeaseExists does not see apply's changes"))
+		}
+		if err == nil {
+			err = b.Commit(nil)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("apply waited for the primary's lock")
+	}
+	le.primary.mu.Unlock()
+
+	for id, want := range map[int64]time.Duration{1: 10 * time.Second, 2: 5 * time.Second} {
+		if got, ok := le.Remaining(id); !ok || got != want {
+			t.Errorf("Remaining(%d) = %v, %v; want %v", id, got, ok, want)
+		}
+	}
+	if _, ok := le.Remaining(3); ok {
+		t.Error("revoked lease 3 still tracked")
+	}
+	clk.advance(5 * time.Second)
+	if got := fmt.Sprint(le.Expired(10)); got != "[2]" {
+		t.Fatalf("Expired = %s, want [2]", got)
+	}
+	if got := len(le.Leases()); got != 2 {
+		t.Fatalf("Leases lists %d, want 2", got)
+	}
+}
+
+// A follower's lessor queues nothing for a soft state it does not have.
+func TestNoQueueWhileNotPrimary(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	le, eng := open(t, t.TempDir(), clk)
+	defer eng.Close()
+	apply(t, eng, func(b *pebble.Batch) error {
+		for id := int64(1); id <= 100; id++ {
+			if _, err := le.Grant(b, id, 10); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if n := len(le.changes.q); n != 0 {
+		t.Fatalf("%d changes queued on a non-primary lessor", n)
+	}
+	le.Promote(time.Second)
+	if got, ok := le.Remaining(50); !ok || got != 11*time.Second {
+		t.Fatalf("Remaining(50) after Promote(1s) = %v, %v; want 11s", got, ok)
+	}
+	le.Demote()
+	if got, ok := le.Remaining(50); !ok || got != 10*time.Second {
+		t.Fatalf("Remaining(50) after Demote = %v, %v; want its TTL, 10s", got, ok)
+	}
+}
