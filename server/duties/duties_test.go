@@ -352,3 +352,40 @@ func TestEnsureLeadership(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeRate: expired leases are revoked at most RevokeRate a second
+// (a tick's share per round), as etcd's leaseRevokeRate, until all are.
+func TestRevokeRate(t *testing.T) {
+	h := newHarness(t, 0)
+	const n = 250
+	for id := int64(1); id <= n; id++ {
+		h.grant(id, 1)
+	}
+	h.start()
+	h.tick()                   // promoted: every lease expires at +1.1s
+	h.clk.Advance(time.Second) // +1.1s, one round
+	perRound := int(RevokeRate * Tick / time.Second)
+	revoked := map[int64]bool{}
+	for r := h.round(); ; r = h.tick() {
+		if len(r.Revokes) > perRound {
+			t.Fatalf("%d revokes in one round, want at most %d", len(r.Revokes), perRound)
+		}
+		if len(revoked) == 0 && len(r.Revokes) != perRound {
+			t.Fatalf("first round revoked %d, want %d", len(r.Revokes), perRound)
+		}
+		for _, id := range r.Revokes {
+			revoked[id] = true
+		}
+		if len(revoked) == n {
+			break
+		}
+		if h.elapsed() > time.Minute {
+			t.Fatalf("revoked %d of %d leases in a minute", len(revoked), n)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if h.nextProposal().LeaseRevoke == nil {
+			i-- // a checkpoint
+		}
+	}
+}
