@@ -36,7 +36,7 @@ for ((i = 0; i < runs; i++)); do
   log="$out/log-$s.txt"
   echo "== run $((i + 1))/$runs: seed $s, $minutes min, $members members (log $log)"
   env CAIRN_ROBUSTNESS_DURATION="${minutes}m" CAIRN_ROBUSTNESS_SEED="$s" \
-    CAIRN_ROBUSTNESS_MEMBERS="$members" CAIRN_ROBUSTNESS_REPORT="$report" CAIRN_ROBUSTNESS_KEEPALIVE_BOUND=1 \
+    CAIRN_ROBUSTNESS_MEMBERS="$members" CAIRN_ROBUSTNESS_REPORT="$report" \
     ${faults:+CAIRN_ROBUSTNESS_FAULTS="$faults"} \
     nice -n 10 go test -count=1 -timeout "$((minutes * 2 + 10))m" -run '^TestRobustness$' -v ./tests/robustness/ >"$log" 2>&1 || failed=1
   if [ -f "$report" ]; then cat "$report"; else tail -50 "$log"; failed=1; fi

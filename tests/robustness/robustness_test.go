@@ -84,7 +84,7 @@ func TestRobustness(t *testing.T) {
 	}
 	t.Logf("seed %d, %d members, %v of traffic, faults %s", cfg.seed, cfg.members, cfg.duration, strings.Join(names, ","))
 	c := newCluster(t, cfg.members)
-	h := &history{start: time.Now(), keepAliveBound: os.Getenv("CAIRN_ROBUSTNESS_KEEPALIVE_BOUND") == "1"}
+	h := &history{start: time.Now(), keepAliveBound: os.Getenv("CAIRN_ROBUSTNESS_KEEPALIVE_BOUND") != "0"}
 	h.mu.expiries, h.mu.goneAt = map[int64]int64{}, map[int64]int64{}
 	rng := rand.New(rand.NewSource(cfg.seed))
 

@@ -83,9 +83,10 @@ type compaction struct {
 type history struct {
 	start time.Time
 	// keepAliveBound lets an acknowledged keep-alive raise the bound
-	// below which a lease must not expire. Off in CI: a keep-alive
-	// answered by a deposed leader seems not to count (docs/robustness.md,
-	// seed 9101), a bug not fixed yet; the grant's bound always holds.
+	// below which a lease must not expire, as etcd's robustness tests do.
+	// On unless CAIRN_ROBUSTNESS_KEEPALIVE_BOUND=0 (seed 9101 found a
+	// deposed leader acknowledging keep-alives; fixed by ensureLeadership,
+	// docs/robustness.md); the grant's bound always holds.
 	keepAliveBound bool
 
 	mu struct {
