@@ -16,8 +16,8 @@ func Stored(r pebble.Reader) ([]Lease, error) {
 		return nil, err
 	}
 	out := make([]Lease, 0, len(ls))
-	for _, l := range ls {
-		out = append(out, *l)
+	for id, l := range ls {
+		out = append(out, l.lease(id))
 	}
 	slices.SortFunc(out, func(a, b Lease) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil

@@ -47,7 +47,8 @@ type Lessor struct {
 
 	state struct {
 		sync.Mutex
-		leases map[int64]*Lease
+		// leases holds each lease's TTLs by value: no allocation per lease.
+		leases map[int64]record
 		// primary mirrors primary.primary for apply, which queues its
 		// changes only while it is set.
 		primary bool
@@ -82,8 +83,14 @@ func Open(eng *storage.Engine, cfg Config) (*Lessor, error) {
 	return le, nil
 }
 
-func loadLeases(db pebble.Reader) (map[int64]*Lease, error) {
-	leases := map[int64]*Lease{}
+// record is a lease as the replicated state holds it: its granted and its
+// checkpointed remaining TTL, in seconds.
+type record struct{ ttl, remaining int64 }
+
+func (r record) lease(id int64) Lease { return Lease{ID: id, TTL: r.ttl, RemainingTTL: r.remaining} }
+
+func loadLeases(db pebble.Reader) (map[int64]record, error) {
+	leases := map[int64]record{}
 	it, err := db.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{storage.KeyspaceLeases},
 		UpperBound: storage.KeyspaceEnd(storage.KeyspaceLeases),
@@ -98,7 +105,7 @@ func loadLeases(db pebble.Reader) (map[int64]*Lease, error) {
 			return nil, fmt.Errorf("lease: corrupt lease record %x", k)
 		}
 		id := int64(binary.BigEndian.Uint64(k[1:]))
-		leases[id] = &Lease{ID: id, TTL: int64(binary.BigEndian.Uint64(v[:8])), RemainingTTL: int64(binary.BigEndian.Uint64(v[8:]))}
+		leases[id] = record{ttl: int64(binary.BigEndian.Uint64(v[:8])), remaining: int64(binary.BigEndian.Uint64(v[8:]))}
 	}
 	return leases, it.Error()
 }
@@ -161,13 +168,13 @@ func (le *Lessor) Grant(b *pebble.Batch, id, ttl int64) (Lease, error) {
 	if _, ok := le.state.leases[id]; ok {
 		return Lease{}, ErrLeaseExists
 	}
-	l := &Lease{ID: id, TTL: max(ttl, le.minTTL)}
-	if err := persist(b, l); err != nil {
+	l := Lease{ID: id, TTL: max(ttl, le.minTTL)}
+	if err := persist(b, &l); err != nil {
 		return Lease{}, err
 	}
-	le.state.leases[id] = l
-	le.queueLocked(change{kind: changeGrant, lease: *l})
-	return *l, nil
+	le.state.leases[id] = record{ttl: l.TTL}
+	le.queueLocked(change{kind: changeGrant, lease: l})
+	return l, nil
 }
 
 // Keys lists the keys attached to lease id, in key order, from reader r
@@ -217,7 +224,7 @@ func (le *Lessor) Revoke(b *pebble.Batch, id int64) error {
 		}
 	}
 	delete(le.state.leases, id)
-	le.queueLocked(change{kind: changeRevoke, lease: *l})
+	le.queueLocked(change{kind: changeRevoke, lease: l.lease(id)})
 	return nil
 }
 
@@ -229,11 +236,13 @@ func (le *Lessor) Checkpoint(b *pebble.Batch, id, remaining int64) error {
 	if !ok {
 		return ErrLeaseNotFound
 	}
-	l.RemainingTTL = remaining
+	l.remaining = remaining
+	le.state.leases[id] = l
 	// A reset comes from a renewal: on a primary the lease then lives a
 	// full TTL from now (never less than it had).
-	le.queueLocked(change{kind: changeCheckpoint, lease: *l})
-	return persist(b, l)
+	lease := l.lease(id)
+	le.queueLocked(change{kind: changeCheckpoint, lease: lease})
+	return persist(b, &lease)
 }
 
 // Attach records key as attached to lease id; Detach removes it.
@@ -254,7 +263,7 @@ func (le *Lessor) Lookup(id int64) (Lease, bool) {
 	if !ok {
 		return Lease{}, false
 	}
-	return *l, true
+	return l.lease(id), true
 }
 
 // changeKind is what apply did to a lease.

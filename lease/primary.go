@@ -48,8 +48,8 @@ func (le *Lessor) Promote(extend time.Duration) {
 func (le *Lessor) promoteLocked(extend time.Duration) {
 	le.state.Lock()
 	leases := make([]Lease, 0, len(le.state.leases))
-	for _, l := range le.state.leases {
-		leases = append(leases, *l)
+	for id, l := range le.state.leases {
+		leases = append(leases, l.lease(id))
 	}
 	le.state.primary = true
 	// Every change queued so far is in the copy.
@@ -150,8 +150,8 @@ func (le *Lessor) Leases() []Lease {
 	} else {
 		le.state.Lock()
 		out = make([]Lease, 0, len(le.state.leases))
-		for _, l := range le.state.leases {
-			out = append(out, *l)
+		for id, l := range le.state.leases {
+			out = append(out, l.lease(id))
 		}
 		le.state.Unlock()
 	}
@@ -213,7 +213,8 @@ func (le *Lessor) Remaining(id int64) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
-	return time.Duration(l.effectiveTTL()) * time.Second, true
+	lease := l.lease(id)
+	return time.Duration(lease.effectiveTTL()) * time.Second, true
 }
 
 // Expired returns up to limit leases whose expiry has passed, earliest first.
