@@ -34,4 +34,11 @@
 // apply loop installs it (one Pebble ingest) after every earlier entry,
 // and the Raft loop waits for that, records the install in the WAL (which
 // voids the log before it), and goes on.
+//
+// Testing: the loop ticks on Config.Clock, and reports each step it takes
+// for a Ready to a trace hook that only tests set. The interaction tests
+// (interaction_test.go, testdata/interaction/*.txt, etcd-io/raft's style)
+// drive a few nodes on a fake clock, deliver their messages one at a time,
+// print each node's steps, and check raft's ordering contract on every
+// trace; `go test -run TestInteraction -rewrite` regenerates them.
 package raftnode
