@@ -181,6 +181,22 @@ type v2Answer struct {
 }
 
 func v2Do(ctx context.Context, method, u, body string) v2Answer {
+	return v2DoHeaders(ctx, method, u, body, nil)
+}
+
+// v2DoHeaders is v2Do that closes headers (if not nil) once the response
+// headers arrive: both servers send a watch's headers once the watch is
+// registered, so what is written after is news to it.
+func v2DoHeaders(ctx context.Context, method, u, body string, headers chan struct{}) v2Answer {
+	if headers != nil {
+		defer func() {
+			select {
+			case <-headers:
+			default:
+				close(headers)
+			}
+		}()
+	}
 	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
 	if err != nil {
 		return v2Answer{err: err}
@@ -193,6 +209,9 @@ func v2Do(ctx context.Context, method, u, body string) v2Answer {
 		return v2Answer{err: err}
 	}
 	defer resp.Body.Close()
+	if headers != nil {
+		close(headers)
+	}
 	b, err := io.ReadAll(resp.Body)
 	return v2Answer{status: resp.StatusCode, header: resp.Header, body: b, err: err}
 }
@@ -273,7 +292,13 @@ func (p *v2Pair) run(steps []v2Step) {
 				pending[side] = ch
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				t.Cleanup(cancel)
-				go func() { ch <- v2Do(ctx, st.method, u, body) }()
+				headers := make(chan struct{})
+				go func() { ch <- v2DoHeaders(ctx, st.method, u, body, headers) }()
+				select {
+				case <-headers:
+				case <-time.After(30 * time.Second):
+					t.Fatalf("step %d: no response headers in 30s", i)
+				}
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
