@@ -264,6 +264,36 @@ func newNode(p string, dir bool, value string, created, rev int64, o ttlOpts, no
 	return n
 }
 
+// purgeOrphans deletes what lies under the directories a write is about to
+// create: nodes left by a directory whose lease expired (the expiry deletes
+// the directory's key only; walks already hide what is under it). If it
+// deleted anything, the write must read again (errRetry).
+func (st *store) purgeOrphans(ctx context.Context, c Client, s *snap, dirs []string, now time.Time) error {
+	var ops []clientv3.Op
+	for _, d := range dirs {
+		for dd := depth(d) + 1; dd <= maxDepth; dd++ {
+			g, err := c.Get(ctx, depthPrefix(d, dd), clientv3.WithPrefix(), clientv3.WithRev(s.rev), clientv3.WithCountOnly())
+			if err != nil {
+				return err
+			}
+			if g.Count == 0 {
+				break
+			}
+			ops = append(ops, clientv3.OpDelete(depthPrefix(d, dd), clientv3.WithPrefix()))
+		}
+		if len(ops) > 0 {
+			break // one directory's at a time: the ranges of those below overlap
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	if _, err := st.commit(ctx, c, s, nil, act{Action: actionPurge, Path: dirs[0], Time: now.UnixNano()}, ops...); err != nil {
+		return err
+	}
+	return errRetry
+}
+
 func dirOps(dirs []string) []clientv3.Op {
 	ops := make([]clientv3.Op, len(dirs))
 	for i, d := range dirs {
@@ -382,6 +412,13 @@ func (st *store) Set(ctx context.Context, c Client, p string, dir bool, value st
 		if n != nil && n.dir {
 			return nil, 0, newError(ecodeNotFile, p, s.rev)
 		}
+		created := missing
+		if dir {
+			created = append(created, p)
+		}
+		if err := st.purgeOrphans(ctx, c, s, created, now); err != nil {
+			return nil, 0, err
+		}
 		ops := dirOps(missing)
 		if dir {
 			if n != nil {
@@ -439,6 +476,13 @@ func (st *store) Create(ctx context.Context, c Client, p string, dir bool, value
 		}
 		if n != nil {
 			return nil, 0, newError(ecodeNodeExist, name, s.rev)
+		}
+		created := missing
+		if dir {
+			created = append(created, name)
+		}
+		if err := st.purgeOrphans(ctx, c, s, created, now); err != nil {
+			return nil, 0, err
 		}
 		ops := dirOps(missing)
 		if dir {
@@ -650,4 +694,3 @@ func v3Error(err error) *Error {
 	}
 	return newError(ecodeRaftInternal, err.Error(), 0)
 }
-

@@ -171,7 +171,7 @@ func candidates(evs []*clientv3.Event, rev int64) []candidate {
 		}
 		return out
 	}
-	if a.Refresh {
+	if a.Refresh || a.Action == actionPurge {
 		return nil // a refresh notifies no watcher, as v2store
 	}
 	at := time.Unix(0, a.Time)
@@ -218,6 +218,12 @@ func (c candidate) matches(w string, recursive, history bool) bool {
 		return true
 	}
 	if recursive && (w == "/" || strings.HasPrefix(k, w+"/")) && !isHidden(w, k) {
+		return true
+	}
+	if c.ev.Action == actionExpire && c.ev.PrevNode != nil && c.ev.PrevNode.Dir && strings.HasPrefix(w, k+"/") {
+		// An expired directory takes what is under it (Cairn deletes
+		// that later: see purgeOrphans); etcd tells the watchers of
+		// those nodes that existed, Cairn those of any path below.
 		return true
 	}
 	if removes {
