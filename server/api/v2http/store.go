@@ -21,6 +21,10 @@ type Client interface {
 	clientv3.Watcher
 }
 
+// maxLeaseTTL is the longest v3 lease, in seconds (etcd's and Cairn's
+// lease.MaxLeaseTTL); longer v2 TTLs get it.
+const maxLeaseTTL = 9000000000
+
 // minExpireTime is v2store's: an expiration before it means none.
 var minExpireTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -224,10 +228,7 @@ func (st *store) grant(ctx context.Context, c Client, now time.Time, ttl *uint64
 	}
 	// A lease's TTL is whole seconds, at least 1 (the server may raise it
 	// to its minimum); a v2 ttl of 0 expires at once in etcd.
-	secs := int64(max(*ttl, 1))
-	if *ttl > 1<<40 {
-		secs = 1 << 40
-	}
+	secs := int64(min(max(*ttl, 1), maxLeaseTTL))
 	l, err := c.Grant(ctx, secs)
 	if err != nil {
 		return o, err
