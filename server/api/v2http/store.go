@@ -183,8 +183,11 @@ func (st *store) commit(ctx context.Context, c Client, s *snap, guards []string,
 	for _, k := range guards {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", s.modRev(k)))
 	}
+	// act first, and callers put the node's own change next: a watcher
+	// catching up may get a revision's events split across responses, and
+	// then its first part names the v2 event (see watch).
 	b, _ := json.Marshal(a)
-	ops = append(ops, clientv3.OpPut(actKey, string(b)))
+	ops = append([]clientv3.Op{clientv3.OpPut(actKey, string(b))}, ops...)
 	resp, err := c.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return 0, err
@@ -420,7 +423,7 @@ func (st *store) Set(ctx context.Context, c Client, p string, dir bool, value st
 		if err := st.purgeOrphans(ctx, c, s, created, now); err != nil {
 			return nil, 0, err
 		}
-		ops := dirOps(missing)
+		var ops []clientv3.Op
 		if dir {
 			if n != nil {
 				ops = append(ops, clientv3.OpDelete(fileKey(p)))
@@ -429,6 +432,7 @@ func (st *store) Set(ctx context.Context, c Client, p string, dir bool, value st
 		} else {
 			ops = append(ops, clientv3.OpPut(fileKey(p), encodeValue(0, o.expire, val), putOpts(o)...))
 		}
+		ops = append(ops, dirOps(missing)...)
 		rev, err := st.commit(ctx, c, s, []string{fileKey(p), dirKey(p)}, act{Action: actionSet, Path: p, Time: now.UnixNano(), Refresh: refresh}, ops...)
 		if err != nil {
 			return nil, 0, err
@@ -485,12 +489,13 @@ func (st *store) Create(ctx context.Context, c Client, p string, dir bool, value
 		if err := st.purgeOrphans(ctx, c, s, created, now); err != nil {
 			return nil, 0, err
 		}
-		ops := dirOps(missing)
+		var ops []clientv3.Op
 		if dir {
 			ops = append(ops, clientv3.OpPut(dirKey(name), encodeValue(0, o.expire, ""), putOpts(o)...))
 		} else {
 			ops = append(ops, clientv3.OpPut(fileKey(name), encodeValue(0, o.expire, value), putOpts(o)...))
 		}
+		ops = append(ops, dirOps(missing)...)
 		rev, err := st.commit(ctx, c, s, []string{fileKey(name), dirKey(name)}, act{Action: actionCreate, Path: name, Time: now.UnixNano()}, ops...)
 		if err != nil {
 			return nil, 0, err
@@ -641,7 +646,7 @@ func (st *store) Delete(ctx context.Context, c Client, p string, dir, recursive 
 				ops = append(ops, clientv3.OpDelete(depthPrefix(p, d), clientv3.WithPrefix()))
 			}
 		}
-		ops = append(ops, clientv3.OpDelete(key))
+		ops = append([]clientv3.Op{clientv3.OpDelete(key)}, ops...)
 		rev, err := st.commit(ctx, c, s, []string{key}, act{Action: actionDelete, Path: p, Time: now.UnixNano()}, ops...)
 		if err != nil {
 			return nil, 0, err

@@ -75,6 +75,7 @@ func (st *store) watch(ctx context.Context, c Client, w http.ResponseWriter, p s
 	header(start)
 	w.WriteHeader(http.StatusOK)
 	flush(w)
+	var lastRev int64
 	for resp := range wch {
 		if resp.Err() != nil {
 			return nil // the response has started; etcd ends it empty
@@ -86,6 +87,14 @@ func (st *store) watch(ctx context.Context, c Client, w http.ResponseWriter, p s
 			for n < len(evs) && evs[n].Kv.ModRevision == rev {
 				n++
 			}
+			if rev == lastRev {
+				// The rest of a revision split across responses: its
+				// first part (act and the node, written first) made
+				// the v2 event already.
+				evs = evs[n:]
+				continue
+			}
+			lastRev = rev
 			for _, cand := range candidates(evs[:n], rev) {
 				if !cand.matches(p, recursive, rev <= start) {
 					continue
