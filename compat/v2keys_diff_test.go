@@ -386,6 +386,18 @@ func TestV2KeysHTTPMatchesEtcd35(t *testing.T) {
 		{method: "GET", path: "/v2/keys/d1?recursive=true&sorted=true&quorum=true"},
 		{method: "DELETE", path: "/v2/keys/d1?recursive=true"},
 		{method: "GET", path: "/v2/keys/d1/d2/d3/leaf"},
+		// Odd names.
+		{method: "PUT", path: "/v2/keys/sp%20ace/%C3%BC", body: form("value", "ü\x00")},
+		{method: "GET", path: "/v2/keys/sp%20ace?recursive=true"},
+		{method: "PUT", path: "/v2/keys/enc%2Fslash", body: form("value", "x")},
+		{method: "GET", path: "/v2/keys/enc/slash"},
+		{method: "PUT", path: "/v2/keys/dots/../up", body: form("value", "x")},
+		{method: "PUT", path: "/v2/keys/empty", body: form("value", "")},
+		{method: "PUT", path: "/v2/keys/novalue"},
+		{method: "GET", path: "/v2/keys/novalue"},
+		{method: "PUT", path: "/v2/keys/cdir?prevExist=false&dir=true"},
+		{method: "PUT", path: "/v2/keys/cdir?prevExist=false&dir=true"},
+		{method: "POST", path: "/v2/keys/tq?ttl=100", body: form("value", "x")},
 		// In-order keys.
 		{method: "POST", path: "/v2/keys/queue", body: form("value", "job1")},
 		{method: "POST", path: "/v2/keys/queue", body: form("value", "job2")},

@@ -123,6 +123,10 @@ func parseKeyRequest(r *http.Request) (*keyRequest, error) {
 		return nil, newError(ecodeInvalidForm, "incorrect key prefix", 0)
 	}
 	kr := &keyRequest{method: r.Method, path: path.Join("/", r.URL.Path[len(keysPrefix):])}
+	if depth(kr.path) > maxDepth {
+		// Cairn's limit (the layout's three depth digits); etcd has none.
+		return nil, newError(ecodeInvalidField, fmt.Sprintf("key deeper than %d components", maxDepth), 0)
+	}
 	var err error
 	if kr.prevIndex, err = getUint64(r.Form, "prevIndex"); err != nil {
 		return nil, newError(ecodeIndexNaN, `invalid value for "prevIndex"`, 0)
