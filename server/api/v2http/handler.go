@@ -65,7 +65,7 @@ func Register(mux *http.ServeMux, o Options) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h := &handler{o: o, st: &store{now: o.Now}}
+	h := &handler{o: o, st: &store{now: o.Now, mu: make(chan struct{}, 1)}}
 	mux.Handle(keysPrefix, http.HandlerFunc(h.serveKeys))
 	mux.Handle(keysPrefix+"/", http.HandlerFunc(h.serveKeys))
 	mux.Handle(membersPrefix, http.HandlerFunc(h.serveMembers))

@@ -36,6 +36,9 @@ var minExpireTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // a failed guard retries from the read.
 type store struct {
 	now func() time.Time
+	// mu, a one-slot semaphore, lets one v2 write at a time run on this
+	// member (see write).
+	mu chan struct{}
 }
 
 // act is actKey's value: the v2 action of the revision that wrote it, so a
@@ -198,16 +201,31 @@ func (st *store) commit(ctx context.Context, c Client, s *snap, guards []string,
 	return resp.Header.Revision, nil
 }
 
-// retry runs f until it does not ask to retry, or ctx ends.
-func retry(ctx context.Context, f func() (*Event, int64, error)) (*Event, int64, error) {
+// write runs f, a write, one at a time on this member (so this member's
+// writers queue instead of failing each other's guards), until it does not
+// ask to retry, or ctx ends. f's first attempt reads serializably (this
+// member has applied its own earlier writes; the Txn's guard catches any
+// other), later ones linearizably; a v2 error decided on a serializable
+// read is decided again on a linearizable one, as etcd decides it on the
+// applied state.
+func (st *store) write(ctx context.Context, f func(serializable bool) (*Event, int64, error)) (*Event, int64, error) {
+	select {
+	case st.mu <- struct{}{}:
+		defer func() { <-st.mu }()
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+	serializable := true
 	for {
-		ev, idx, err := f()
-		if !errors.Is(err, errRetry) {
+		ev, idx, err := f(serializable)
+		var verr *Error
+		if !errors.Is(err, errRetry) && !(serializable && errors.As(err, &verr)) {
 			return ev, idx, err
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
+		serializable = false
 	}
 }
 
@@ -389,8 +407,8 @@ func (st *store) Set(ctx context.Context, c Client, p string, dir bool, value st
 		return nil, 0, err
 	}
 	defer func() { st.release(c, o, err) }()
-	return retry(ctx, func() (*Event, int64, error) {
-		s, err := st.read(ctx, c, p, false)
+	return st.write(ctx, func(serializable bool) (*Event, int64, error) {
+		s, err := st.read(ctx, c, p, serializable)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -456,8 +474,8 @@ func (st *store) Create(ctx context.Context, c Client, p string, dir bool, value
 	}
 	defer func() { st.release(c, o, err) }()
 	name := p
-	return retry(ctx, func() (*Event, int64, error) {
-		s, err := st.read(ctx, c, name, false)
+	return st.write(ctx, func(serializable bool) (*Event, int64, error) {
+		s, err := st.read(ctx, c, name, serializable)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -512,8 +530,8 @@ func (st *store) Update(ctx context.Context, c Client, p string, value string, t
 		return nil, 0, err
 	}
 	defer func() { st.release(c, o, err) }()
-	return retry(ctx, func() (*Event, int64, error) {
-		s, err := st.read(ctx, c, p, false)
+	return st.write(ctx, func(serializable bool) (*Event, int64, error) {
+		s, err := st.read(ctx, c, p, serializable)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -574,8 +592,8 @@ func (st *store) CompareAndSwap(ctx context.Context, c Client, p, prevValue stri
 		return nil, 0, err
 	}
 	defer func() { st.release(c, o, err) }()
-	return retry(ctx, func() (*Event, int64, error) {
-		s, err := st.read(ctx, c, p, false)
+	return st.write(ctx, func(serializable bool) (*Event, int64, error) {
+		s, err := st.read(ctx, c, p, serializable)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -612,8 +630,8 @@ func (st *store) Delete(ctx context.Context, c Client, p string, dir, recursive 
 	if recursive {
 		dir = true
 	}
-	return retry(ctx, func() (*Event, int64, error) {
-		s, err := st.read(ctx, c, p, false)
+	return st.write(ctx, func(serializable bool) (*Event, int64, error) {
+		s, err := st.read(ctx, c, p, serializable)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -659,8 +677,8 @@ func (st *store) Delete(ctx context.Context, c Client, p string, dir, recursive 
 // its value and modified index match.
 func (st *store) CompareAndDelete(ctx context.Context, c Client, p, prevValue string, prevIndex uint64) (*Event, int64, error) {
 	now := st.now()
-	return retry(ctx, func() (*Event, int64, error) {
-		s, err := st.read(ctx, c, p, false)
+	return st.write(ctx, func(serializable bool) (*Event, int64, error) {
+		s, err := st.read(ctx, c, p, serializable)
 		if err != nil {
 			return nil, 0, err
 		}
