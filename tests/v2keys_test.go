@@ -189,3 +189,85 @@ func TestV2KeysOnTheBinary(t *testing.T) {
 		t.Errorf("counter after kill -9: %+v", r)
 	}
 }
+
+// TestV2KeysCluster: on three members, v2 writes through every member
+// are serializable (concurrent compare-and-swap increments through all
+// three lose none), a watch on one member sees a write through another and
+// the leader's expiry of a TTL, and /v2/members, /v2/members/leader and
+// /v2/machines list the cluster.
+func TestV2KeysCluster(t *testing.T) {
+	t.Parallel()
+	ms, initial := newCluster(t, 3)
+	var procs []*proc
+	for _, m := range ms {
+		procs = append(procs, m.start(t, initial, "--enable-v2"))
+	}
+	for _, p := range procs {
+		waitReady(t, p)
+	}
+	keys := func(i int) string { return ms[i].clientURL + "/v2/keys" }
+
+	v2Call(t, "PUT", keys(0)+"/counter", url.Values{"value": {"0"}})
+	const incs = 8
+	var wg sync.WaitGroup
+	for i := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for done := 0; done < incs; {
+				cur := v2Call(t, "GET", keys(i)+"/counter?quorum=true", nil)
+				v, _ := strconv.Atoi(*cur.Node.Value)
+				r := v2Call(t, "PUT", fmt.Sprintf("%s/counter?prevValue=%d", keys(i), v), url.Values{"value": {strconv.Itoa(v + 1)}})
+				switch {
+				case r.Action == "compareAndSwap":
+					done++
+				case r.ErrorCode != 101:
+					t.Errorf("CAS through %s: %d %+v", ms[i].name, r.status, r)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if r := v2Call(t, "GET", keys(2)+"/counter?quorum=true", nil); *r.Node.Value != strconv.Itoa(3*incs) {
+		t.Errorf("counter %s after %d CAS increments through 3 members", *r.Node.Value, 3*incs)
+	}
+
+	set := v2Call(t, "PUT", keys(0)+"/w/a", url.Values{"value": {"1"}})
+	ev := v2Call(t, "GET", fmt.Sprintf("%s/w?wait=true&recursive=true&waitIndex=%d", keys(2), set.Node.ModifiedIndex), nil)
+	if ev.Action != "set" || ev.Node.Key != "/w/a" || ev.Node.ModifiedIndex != set.Node.ModifiedIndex {
+		t.Errorf("watch on n3 of a set through n1: %+v", ev)
+	}
+	ttl := v2Call(t, "PUT", keys(1)+"/w/ttl?ttl=1", url.Values{"value": {"x"}})
+	ev = v2Call(t, "GET", fmt.Sprintf("%s/w/ttl?wait=true&waitIndex=%d", keys(2), ttl.Node.ModifiedIndex+1), nil)
+	if ev.Action != "expire" || ev.Node.Key != "/w/ttl" || ev.PrevNode == nil || *ev.PrevNode.Value != "x" {
+		t.Errorf("watch on n3 of a TTL set through n2: %+v", ev)
+	}
+
+	var members struct {
+		Members []struct {
+			ID         string   `json:"id"`
+			Name       string   `json:"name"`
+			ClientURLs []string `json:"clientURLs"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(httpGet(t, ms[1].clientURL+"/v2/members"), "200 ")), &members); err != nil || len(members.Members) != 3 {
+		t.Fatalf("/v2/members: %+v, %v", members, err)
+	}
+	ids := map[string]bool{}
+	for _, m := range members.Members {
+		ids[m.ID] = true
+	}
+	var leader struct{ ID string }
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(httpGet(t, ms[2].clientURL+"/v2/members/leader"), "200 ")), &leader); err != nil || !ids[leader.ID] {
+		t.Errorf("/v2/members/leader: %+v, %v; want one of %v", leader, err, ids)
+	}
+	var want []string
+	for _, m := range ms {
+		want = append(want, m.clientURL)
+	}
+	sort.Strings(want)
+	if got := httpGet(t, ms[0].clientURL+"/v2/machines"); got != "200 "+strings.Join(want, ", ") {
+		t.Errorf("/v2/machines: %q, want %q", got, strings.Join(want, ", "))
+	}
+}
