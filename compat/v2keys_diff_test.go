@@ -504,6 +504,36 @@ func TestV2MembersMatchEtcd35(t *testing.T) {
 			t.Errorf("GET %s\netcd:  %s\ncairn: %s", path, got[etcdSide], got[cairnSide])
 		}
 	}
+	// Changes that fail before they reach the cluster.
+	for _, tc := range []struct{ method, path, body string }{
+		{"DELETE", "/v2/members/zzz", ""},
+		{"DELETE", "/v2/members/1234", ""},
+		{"PUT", "/v2/members/1234", `{"peerURLs":["http://127.0.0.1:1"]}`},
+		{"PUT", "/v2/members/1234", `{"peerURLs":`},
+		{"POST", "/v2/members", `{"peerURLs":["x"]}`},
+		{"POST", "/v2/members", `not json`},
+		{"PATCH", "/v2/members", ``},
+		{"POST", "/v2/machines", ``},
+	} {
+		var got [2]string
+		for side := range 2 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			req, _ := http.NewRequestWithContext(ctx, tc.method, p.eps[side]+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			a := v2Answer{err: err}
+			if err == nil {
+				a.status, a.header = resp.StatusCode, resp.Header
+				a.body, a.err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			cancel()
+			got[side] = p.norm(side, a, false)
+		}
+		if got[etcdSide] != got[cairnSide] {
+			t.Errorf("%s %s %s\netcd:  %s\ncairn: %s", tc.method, tc.path, tc.body, got[etcdSide], got[cairnSide])
+		}
+	}
 }
 
 // TestV2KeysClientMatchesEtcd35 drives both servers with the v2 Go client
