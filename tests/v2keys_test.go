@@ -163,6 +163,22 @@ func TestV2KeysOnTheBinary(t *testing.T) {
 		t.Errorf("counter %s after %d CAS increments", *r.Node.Value, workers*incs)
 	}
 
+	// A TTL node rewritten keeps one lease: each write revokes the last.
+	v2Call(t, "PUT", keys+"/lk?ttl=100", url.Values{"value": {"v"}})
+	for range 3 {
+		if r := v2Call(t, "PUT", keys+"/lk?ttl=100&refresh=true", nil); r.Action != "set" {
+			t.Fatalf("refresh: %d %+v", r.status, r)
+		}
+	}
+	v2Call(t, "PUT", keys+"/lk?prevValue=v&ttl=50", url.Values{"value": {"w"}})
+	if ls, err := c.Leases(ctx); err != nil || len(ls.Leases) != 1 {
+		t.Errorf("leases after 5 writes of one TTL node: %v, %v; want 1", ls, err)
+	}
+	v2Call(t, "DELETE", keys+"/lk", nil)
+	if ls, err := c.Leases(ctx); err != nil || len(ls.Leases) != 0 {
+		t.Errorf("leases after its deletion: %v, %v; want none", ls, err)
+	}
+
 	// An expiring directory with a child: the watch reports the expiry,
 	// the child is gone, and a new directory of that name is empty.
 	v2Call(t, "PUT", keys+"/tmp?dir=true&ttl=1", nil)

@@ -268,6 +268,17 @@ func (st *store) release(c Client, o ttlOpts, err error) {
 	c.Revoke(ctx, o.lease)
 }
 
+// retire revokes the lease of a node a write replaced or removed, so a
+// node refreshed or rewritten often does not leave one lease per write
+// until each runs out; each lease holds one node. Failure only leaves the
+// lease to expire on its own.
+func (st *store) retire(ctx context.Context, c Client, n *inode, kept clientv3.LeaseID) {
+	if n == nil || n.lease == 0 || clientv3.LeaseID(n.lease) == kept {
+		return
+	}
+	c.Revoke(ctx, clientv3.LeaseID(n.lease))
+}
+
 func putOpts(o ttlOpts) []clientv3.OpOption {
 	if o.lease == 0 {
 		return nil
@@ -455,6 +466,7 @@ func (st *store) Set(ctx context.Context, c Client, p string, dir bool, value st
 		if err != nil {
 			return nil, 0, err
 		}
+		st.retire(ctx, c, n, o.lease)
 		ev := &Event{Action: actionSet, Node: newNode(p, dir, val, rev, rev, o, now)}
 		if n != nil {
 			ev.PrevNode = n.repr(now)
@@ -561,6 +573,7 @@ func (st *store) Update(ctx context.Context, c Client, p string, value string, t
 		if err != nil {
 			return nil, 0, err
 		}
+		st.retire(ctx, c, n, o.lease)
 		return &Event{Action: actionUpdate, Node: newNode(p, false, val, n.created, rev, o, now), PrevNode: n.repr(now)}, rev, nil
 	})
 }
@@ -619,6 +632,7 @@ func (st *store) CompareAndSwap(ctx context.Context, c Client, p, prevValue stri
 		if err != nil {
 			return nil, 0, err
 		}
+		st.retire(ctx, c, n, o.lease)
 		return &Event{Action: actionCompareAndSwap, Node: newNode(p, false, val, n.created, rev, o, now), PrevNode: n.repr(now)}, rev, nil
 	})
 }
@@ -669,6 +683,7 @@ func (st *store) Delete(ctx context.Context, c Client, p string, dir, recursive 
 		if err != nil {
 			return nil, 0, err
 		}
+		st.retire(ctx, c, n, 0)
 		return &Event{Action: actionDelete, Node: &Node{Key: p, Dir: n.dir, ModifiedIndex: uint64(rev), CreatedIndex: uint64(n.created)}, PrevNode: n.repr(now)}, rev, nil
 	})
 }
@@ -700,6 +715,7 @@ func (st *store) CompareAndDelete(ctx context.Context, c Client, p, prevValue st
 		if err != nil {
 			return nil, 0, err
 		}
+		st.retire(ctx, c, n, 0)
 		return &Event{Action: actionCompareAndDelete, Node: &Node{Key: p, ModifiedIndex: uint64(rev), CreatedIndex: uint64(n.created)}, PrevNode: n.repr(now)}, rev, nil
 	})
 }
