@@ -19,6 +19,13 @@ import (
 
 func startServer(t *testing.T) string {
 	t.Helper()
+	srv := startEmbed(t)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + srv.ClientEndpoints()[0]
+}
+
+func startEmbed(t *testing.T) *embed.Server {
+	t.Helper()
 	srv, err := embed.Start(embed.Config{
 		Name:             "v2",
 		Dir:              t.TempDir(),
@@ -33,8 +40,40 @@ func startServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + srv.ClientEndpoints()[0]
+	return srv
+}
+
+// TestCloseEndsWatches: closing the server ends a pending long-poll watch
+// (it would otherwise wait forever, as etcd's) instead of hanging Close.
+func TestCloseEndsWatches(t *testing.T) {
+	srv := startEmbed(t)
+	base := "http://" + srv.ClientEndpoints()[0]
+	headers := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(base + "/v2/keys/never?wait=true")
+		headers <- err
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	if err := <-headers; err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- srv.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(time.Minute):
+		t.Fatal("Close still waiting a minute after it was called, with a v2 watch open")
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the watch's response did not end when the server closed")
+	}
 }
 
 type event struct {
