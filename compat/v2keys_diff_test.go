@@ -658,6 +658,34 @@ func TestV2KeysClientMatchesEtcd35(t *testing.T) {
 		{"delete", func(ctx context.Context, _ int, k clientv2.KeysAPI) (*clientv2.Response, error) {
 			return k.Delete(ctx, "/app/config", nil)
 		}},
+		{"watcher: second event", func(ctx context.Context, side int, k clientv2.KeysAPI) (*clientv2.Response, error) {
+			w := k.Watcher("/q2", &clientv2.WatcherOptions{AfterIndex: last[side], Recursive: true})
+			for _, v := range []string{"a", "b"} {
+				if _, err := k.CreateInOrder(ctx, "/q2", v, nil); err != nil {
+					return nil, err
+				}
+			}
+			if _, err := w.Next(ctx); err != nil {
+				return nil, err
+			}
+			return w.Next(ctx)
+		}},
+		{"ttl expiry seen by a watcher", func(ctx context.Context, side int, k clientv2.KeysAPI) (*clientv2.Response, error) {
+			r, err := k.Set(ctx, "/session", "s", &clientv2.SetOptions{TTL: time.Second})
+			if err != nil {
+				return nil, err
+			}
+			return k.Watcher("/session", &clientv2.WatcherOptions{AfterIndex: r.Index}).Next(ctx)
+		}},
+		{"get missing after expiry", func(ctx context.Context, _ int, k clientv2.KeysAPI) (*clientv2.Response, error) {
+			return k.Get(ctx, "/session", nil)
+		}},
+		{"root, recursive and sorted", func(ctx context.Context, _ int, k clientv2.KeysAPI) (*clientv2.Response, error) {
+			return k.Get(ctx, "/", &clientv2.GetOptions{Recursive: true, Sort: true})
+		}},
+		{"delete directory without dir", func(ctx context.Context, _ int, k clientv2.KeysAPI) (*clientv2.Response, error) {
+			return k.Delete(ctx, "/queue", nil)
+		}},
 	}
 	for _, o := range ops {
 		var got [2]string
