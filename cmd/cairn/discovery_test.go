@@ -74,3 +74,48 @@ func TestDiscoveryNewUsage(t *testing.T) {
 		}
 	}
 }
+
+// etcd 3.7's discovery-config mapping, and the v2 and SRV keys, in a
+// config file.
+func TestDiscoveryConfigFile(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want embed.DiscoveryConfig
+	}{
+		{`
+discovery-config:
+  token: tok
+  client:
+    endpoints: [10.0.0.1:2379, 10.0.0.2:2379]
+    dial-timeout: 3000000000
+    request-timeout: 4000000000
+    keepalive-time: 5000000000
+    keepalive-timeout: 7000000000
+    secure: {cert: c.pem, key: k.pem, cacert: ca.pem, insecure-transport: false, insecure-skip-tls-verify: true}
+    auth: {username: root, password: pw}
+    unknown-key: ignored
+`, embed.DiscoveryConfig{V3: discovery.V3Config{Token: "tok", Endpoints: []string{"10.0.0.1:2379", "10.0.0.2:2379"},
+			DialTimeout: 3 * time.Second, RequestTimeout: 4 * time.Second, KeepAliveTime: 5 * time.Second,
+			KeepAliveTimeout: 7 * time.Second, SecureTransport: true, InsecureSkipVerify: true,
+			CertFile: "c.pem", KeyFile: "k.pem", CACertFile: "ca.pem", Username: "root", Password: "pw"}}},
+		{"discovery: http://d:2379/v2/keys/discovery/t\ndiscovery-proxy: p:3128\n",
+			embed.DiscoveryConfig{URL: "http://d:2379/v2/keys/discovery/t", Proxy: "p:3128"}},
+		{"discovery-srv: example.com\ndiscovery-srv-name: blue\n", embed.DiscoveryConfig{SRV: "example.com", SRVName: "blue"}},
+	} {
+		inv, err := parseConfig([]string{"--config-file", writeFile(t, tc.yaml)}, nil)
+		if err != nil {
+			t.Errorf("%s: %v", tc.yaml, err)
+			continue
+		}
+		if got := fmt.Sprintf("%+v", inv.cfg.Discovery); got != fmt.Sprintf("%+v", tc.want) {
+			t.Errorf("%s:\n got %s\nwant %+v", tc.yaml, got, tc.want)
+		}
+		if len(inv.cfg.IgnoredFlags) > 0 {
+			t.Errorf("%s: ignored %v", tc.yaml, inv.cfg.IgnoredFlags)
+		}
+	}
+	_, err := parseConfig([]string{"--config-file", writeFile(t, "discovery-config: {token: t, client: {dial-timeout: 2s}}\n")}, nil)
+	if err == nil || !strings.Contains(err.Error(), "client.dial-timeout: want an integer") {
+		t.Errorf("duration as a string: %v", err)
+	}
+}
