@@ -50,7 +50,7 @@ func discoveryCairn(t *testing.T, name, endpoint, token string) cairnembed.Confi
 
 // etcdDiscoveryError starts an etcd 3.7.4 member on token and returns the
 // error StartEtcd fails with ("" if it started).
-func etcdDiscoveryError(t *testing.T, name, endpoint, token string) string {
+func etcdDiscoveryError(t *testing.T, name, endpoint, token string, opts ...func(*etcdembed.Config)) string {
 	t.Helper()
 	ports, err := cluster.FreePorts(2)
 	if err != nil {
@@ -68,6 +68,9 @@ func etcdDiscoveryError(t *testing.T, name, endpoint, token string) string {
 	cfg.DiscoveryCfg.Endpoints = []string{endpoint}
 	cfg.LogLevel = "error"
 	cfg.LogOutputs = []string{filepath.Join(t.TempDir(), "etcd.log")}
+	for _, o := range opts {
+		o(cfg)
+	}
 	e, err := etcdembed.StartEtcd(cfg)
 	if err == nil {
 		e.Close()
@@ -168,5 +171,60 @@ func TestDiscoveryV3AgainstEtcd(t *testing.T) {
 				t.Errorf("etcd's error %q is not a discovery error", want)
 			}
 		})
+	}
+}
+
+// With auth enabled on the etcd discovery service, a member authenticates
+// with --discovery-user (user:password, split as etcd's help says) and
+// bootstraps; with a wrong password it fails as etcd's member does.
+func TestDiscoveryV3AuthAgainstEtcd(t *testing.T) {
+	eps, cleanup := cluster.StartEtcd(t)
+	defer cleanup()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	token, err := discovery.NewV3Token(ctx, discovery.V3Config{Endpoints: eps}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ecli.Close()
+	if _, err := ecli.UserAdd(ctx, "root", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ecli.UserGrantRole(ctx, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ecli.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	bad := discoveryCairn(t, "bad", eps[0], token)
+	bad.Discovery.V3.Username, bad.Discovery.V3.Password = "root", "wrong"
+	_, err = cairnembed.Start(bad)
+	want := etcdDiscoveryError(t, "bad", eps[0], token, func(c *etcdembed.Config) {
+		c.DiscoveryCfg.Auth.Username, c.DiscoveryCfg.Auth.Password = "root", "wrong"
+	})
+	if err == nil || err.Error() != want || !strings.Contains(want, "authentication failed, invalid user ID or password") {
+		t.Fatalf("wrong password: cairn %v\n etcd %s", err, want)
+	}
+
+	cfg := discoveryCairn(t, "solo", eps[0], token)
+	cfg.Discovery.V3.Username = "root:secret"
+	srv, err := cairnembed.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.ClientEndpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	list, err := cli.MemberList(ctx)
+	if err != nil || len(list.Members) != 1 || list.Members[0].Name != "solo" {
+		t.Fatalf("member list %v, %v", list, err)
 	}
 }

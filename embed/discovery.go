@@ -2,6 +2,7 @@ package embed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -119,6 +120,15 @@ func (s *Server) discover() error {
 		cluster = strings.Join(parts, ",")
 		for _, p := range parts {
 			s.lg.Info("got bootstrap from DNS for etcd-server", "node", p)
+		}
+		// As etcd: https peers found by SRV, verified against the system's
+		// roots, present a certificate for the domain.
+		if dial := s.tls.peerDial; dial != nil && strings.Contains(cluster, "https://") && s.cfg.PeerTLS.TrustedCAFile == "" {
+			s.tls.peerDial = func() *tls.Config {
+				c := dial().Clone()
+				c.ServerName = d.SRV
+				return c
+			}
 		}
 	}
 	if err != nil {
