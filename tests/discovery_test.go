@@ -3,12 +3,16 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,4 +293,62 @@ func TestDiscoverySRV(t *testing.T) {
 	if _, err := os.Stat(stray.dataDir); !os.IsNotExist(err) {
 		t.Fatalf("stray member: data dir exists (%v)", err)
 	}
+}
+
+// countingProxy is an HTTP forward proxy that counts what it relays.
+type countingProxy struct{ n atomic.Int64 }
+
+func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.n.Add(1)
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	resp, err := http.DefaultTransport.RoundTrip(out)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// Three members bootstrap from a v2 discovery URL (etcd <= 3.5's
+// --discovery) that `cairn discovery new` made on a fourth Cairn's v2 keys
+// API, one of them through --discovery-proxy; a fourth member on the full
+// URL fails with etcd's error and leaves no data dir.
+func TestDiscoveryV2(t *testing.T) {
+	disc := newMember(t)
+	disc.start(t)
+	if got := httpGet(t, disc.clientURL+"/v2/keys/"); !strings.HasPrefix(got, "200 ") {
+		t.Skipf("this Cairn does not serve the v2 keys API: GET /v2/keys/ gave %.80s", got)
+	}
+	durl := discoveryNew(t, "--size", "3", "--endpoint", disc.clientURL)
+	if !strings.HasPrefix(durl, disc.clientURL+"/v2/keys/discovery/") {
+		t.Fatalf("discovery URL %q", durl)
+	}
+	proxy := &countingProxy{}
+	psrv := httptest.NewServer(proxy)
+	defer psrv.Close()
+
+	ms := newDiscoveryMembers(t, "v1", "v2", "v3")
+	var procs []*proc
+	for i, m := range ms {
+		flags := []string{"--discovery", durl}
+		if i == 0 {
+			flags = append(flags, "--discovery-proxy", psrv.URL)
+		}
+		procs = append(procs, m.start(t, nil, flags...))
+	}
+	for _, p := range procs {
+		waitReady(t, p)
+	}
+	checkFormed(t, ms)
+	if proxy.n.Load() == 0 {
+		t.Error("no request went through --discovery-proxy")
+	}
+	late := newDiscoveryMembers(t, "v4")[0]
+	wantDiscoveryFailure(t, late, "failed to join discovery cluster (discovery: cluster is full)", "--discovery", durl)
 }
