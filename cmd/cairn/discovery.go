@@ -34,6 +34,13 @@ func runDiscovery(args []string, stdout, stderr io.Writer) int {
 	v3 := fs.Bool("v3", false, "create a v3 discovery token (--discovery-token) instead of a v2 discovery URL")
 	proxy := fs.String("proxy", "", "v2: HTTP proxy to reach the endpoint through")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to try")
+	var v3cfg discovery.V3Config
+	fs.StringVar(&v3cfg.Username, "user", "", "v3: username[:password] on the discovery service")
+	fs.StringVar(&v3cfg.Password, "password", "", "v3: password on the discovery service")
+	fs.StringVar(&v3cfg.CertFile, "cert", "", "v3: client TLS certificate file")
+	fs.StringVar(&v3cfg.KeyFile, "key", "", "v3: client TLS key file")
+	fs.StringVar(&v3cfg.CACertFile, "cacert", "", "v3: CA bundle that verifies the service")
+	fs.BoolVar(&v3cfg.InsecureSkipVerify, "insecure-skip-tls-verify", false, "v3: accept any server certificate")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -54,7 +61,8 @@ func runDiscovery(args []string, stdout, stderr io.Writer) int {
 	var out string
 	var err error
 	if *v3 {
-		out, err = discovery.NewV3Token(ctx, discovery.V3Config{Endpoints: strings.Split(*endpoint, ","), RequestTimeout: *timeout}, *size)
+		v3cfg.Endpoints, v3cfg.RequestTimeout, v3cfg.DialTimeout = strings.Split(*endpoint, ","), *timeout, *timeout
+		out, err = discovery.NewV3Token(ctx, v3cfg, *size)
 	} else {
 		out, err = discovery.NewV2Token(ctx, *endpoint, *proxy, *size)
 	}
@@ -69,6 +77,8 @@ func runDiscovery(args []string, stdout, stderr io.Writer) int {
 const discoveryUsage = `Usage:
   cairn discovery new --size N --endpoint URL [--proxy URL]
   cairn discovery new --v3 --size N --endpoint HOST:PORT[,HOST:PORT...]
+      [--user USER[:PASSWORD]] [--password PASSWORD]
+      [--cert FILE --key FILE] [--cacert FILE] [--insecure-skip-tls-verify]
 
 new creates a discovery token for a cluster of N members, as the public
 discovery.etcd.io did, on a discovery service you run:
@@ -79,5 +89,6 @@ discovery.etcd.io did, on a discovery service you run:
 
   v3 (etcd 3.6+'s --discovery-token): the endpoints are gRPC endpoints of
   an etcd or a Cairn. Prints the token; start each member with
-  --discovery-token=<it> --discovery-endpoints=<the same endpoints>.
+  --discovery-token=<it> --discovery-endpoints=<the same endpoints> (and
+  the --discovery-user, --discovery-cert, ... flags the service needs).
 `
