@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cairn-kv/cairn/internal/dnstest"
+	"github.com/cairn-kv/cairn/pkg/tlsutil/testcerts"
 )
 
 // discoveryMember is a member bootstrapped by discovery: no --initial-cluster.
@@ -351,4 +352,35 @@ func TestDiscoveryV2(t *testing.T) {
 	}
 	late := newDiscoveryMembers(t, "v4")[0]
 	wantDiscoveryFailure(t, late, "failed to join discovery cluster (discovery: cluster is full)", "--discovery", durl)
+}
+
+// v3 discovery over mutual TLS: the discovery Cairn serves https and
+// requires client certificates; `cairn discovery new --v3` and the two
+// members present theirs with --discovery-cert, --discovery-key and
+// --discovery-cacert.
+func TestDiscoveryV3TLS(t *testing.T) {
+	pki, err := testcerts.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	disc := &member{name: "disc", dataDir: filepath.Join(t.TempDir(), "disc"),
+		clientURL: "https://" + freeAddr(t), peerURL: "http://" + freeAddr(t),
+		extra: []string{"--cert-file", pki.Server.Cert, "--key-file", pki.Server.Key,
+			"--trusted-ca-file", pki.CA, "--client-cert-auth"}}
+	disc.start(t)
+	ep := strings.TrimPrefix(disc.clientURL, "https://")
+	tlsFlags := []string{"--cert", pki.Client.Cert, "--key", pki.Client.Key, "--cacert", pki.CA}
+	token := discoveryNew(t, append([]string{"--v3", "--size", "2", "--endpoint", ep}, tlsFlags...)...)
+
+	ms := newDiscoveryMembers(t, "t1", "t2")
+	flags := []string{"--discovery-token", token, "--discovery-endpoints", ep,
+		"--discovery-cert", pki.Client.Cert, "--discovery-key", pki.Client.Key, "--discovery-cacert", pki.CA}
+	var procs []*proc
+	for _, m := range ms {
+		procs = append(procs, m.start(t, nil, flags...))
+	}
+	for _, p := range procs {
+		waitReady(t, p)
+	}
+	checkFormed(t, ms)
 }
