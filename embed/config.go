@@ -115,6 +115,10 @@ type Config struct {
 	// EnablePprof serves Go runtime profiles under /debug/pprof/ on the
 	// client port (etcd --enable-pprof).
 	EnablePprof bool
+	// EnableV2 serves the v2 keys API (/v2/keys, /v2/members,
+	// /v2/machines) on the client port, emulated on the v3 store, as etcd
+	// 3.5 --enable-v2 (off by default there too); see docs/v2.md.
+	EnableV2 bool
 	// Metrics is the detail of the Prometheus metrics served at /metrics
 	// (etcd --metrics): "basic", or "extensive" to add the
 	// grpc_server_handling_seconds histogram. Default "basic".

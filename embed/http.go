@@ -3,11 +3,13 @@ package embed
 import (
 	"net/http"
 	"net/http/pprof"
+
+	"github.com/cairn-kv/cairn/server/api/v2http"
 )
 
 // httpHandler serves etcd's HTTP endpoints on the client port: /health,
-// /livez, /readyz (health.go), /metrics, /version and, with --enable-pprof,
-// /debug/pprof/.
+// /livez, /readyz (health.go), /metrics, /version, with --enable-v2 the v2
+// keys API (server/api/v2http) and, with --enable-pprof, /debug/pprof/.
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", s.handleHealth)
@@ -18,6 +20,10 @@ func (s *Server) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(s.versionJSON())
 	})
+	if s.cfg.EnableV2 {
+		v2http.Register(mux, v2http.Options{Member: s.member, Logger: s.lg,
+			Client: func() (v2http.Client, error) { return s.self.Client() }})
+	}
 	if s.cfg.EnablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -102,6 +102,8 @@ var flagGroups = []group{
 		{name: "socket-reuse-port", kind: kindBool, def: "false", yaml: yamlNone, help: "Set SO_REUSEPORT on listeners."},
 		{name: "socket-reuse-address", kind: kindBool, def: "false", yaml: yamlNone, help: "Set SO_REUSEADDR on listeners."},
 		{name: "enable-grpc-gateway", kind: kindBool, def: "true", help: "Serve the JSON/HTTP gateway to the gRPC API."},
+		{name: "enable-v2", kind: kindBool, def: "false", help: "Serve the v2 keys API (/v2/keys), emulated on the v3 store, as etcd 3.5.",
+			set: func(c *embed.Config, v parsed) { c.EnableV2 = v.b }},
 		{name: "raft-read-timeout", kind: kindDuration, def: "5s", yaml: yamlNone, help: "Read timeout of peer connections."},
 		{name: "raft-write-timeout", kind: kindDuration, def: "5s", yaml: yamlNone, help: "Write timeout of peer connections."},
 		{name: "feature-gates", kind: kindGates, help: "Server feature gates, as Name=true|false,...: " + gatesHelp(),

@@ -45,6 +45,10 @@ func (s *SelfClient) Close() error {
 	return c.Close()
 }
 
+// Client is the member's client to itself, or an error before Set and
+// after Close.
+func (s *SelfClient) Client() (*clientv3.Client, error) { return s.get() }
+
 func (s *SelfClient) get() (*clientv3.Client, error) {
 	if s == nil {
 		return nil, errSelfClientNotReady
