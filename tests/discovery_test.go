@@ -318,10 +318,11 @@ func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Three members bootstrap from a v2 discovery URL (etcd <= 3.5's
 // --discovery) that `cairn discovery new` made on a fourth Cairn's v2 keys
-// API, one of them through --discovery-proxy; a fourth member on the full
-// URL fails with etcd's error and leaves no data dir.
+// API (--enable-v2), one of them through --discovery-proxy. A fourth
+// member on the full URL, one on an unknown token, and two sharing a name
+// fail with etcd 3.5's errors and leave no data dir.
 func TestDiscoveryV2(t *testing.T) {
-	disc := newMember(t)
+	disc := newMember(t, "--enable-v2")
 	disc.start(t)
 	if got := httpGet(t, disc.clientURL+"/v2/keys/"); !strings.HasPrefix(got, "200 ") {
 		t.Skipf("this Cairn does not serve the v2 keys API: GET /v2/keys/ gave %.80s", got)
@@ -352,6 +353,26 @@ func TestDiscoveryV2(t *testing.T) {
 	}
 	late := newDiscoveryMembers(t, "v4")[0]
 	wantDiscoveryFailure(t, late, "failed to join discovery cluster (discovery: cluster is full)", "--discovery", durl)
+	// An unknown token: the v2 error passed on, as etcd 3.5 does (the
+	// cause is the first missing directory, as etcd's v2 store says).
+	wantDiscoveryFailure(t, late, "failed to join discovery cluster (100: Key not found (/discovery/nosuch) [",
+		"--discovery", disc.clientURL+"/v2/keys/discovery/nosuch")
+
+	// Two members with one name on a token of size 2.
+	durl = discoveryNew(t, "--size", "2", "--endpoint", disc.clientURL)
+	dups := newDiscoveryMembers(t, "same", "same")
+	var dprocs []*proc
+	for _, m := range dups {
+		dprocs = append(dprocs, m.start(t, nil, "--discovery", durl))
+	}
+	for i, p := range dprocs {
+		if code := p.wait(t); code != 1 || !strings.Contains(p.stderr.String(), "failed to join discovery cluster (discovery: found duplicate name)") {
+			t.Fatalf("duplicate name, member %d: status %d; stderr:\n%s", i, code, p.stderr)
+		}
+		if _, err := os.Stat(dups[i].dataDir); !os.IsNotExist(err) {
+			t.Fatalf("duplicate name, member %d: data dir exists (%v)", i, err)
+		}
+	}
 }
 
 // v3 discovery over mutual TLS: the discovery Cairn serves https and
