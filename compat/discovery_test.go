@@ -228,3 +228,60 @@ func TestDiscoveryV3AuthAgainstEtcd(t *testing.T) {
 		t.Fatalf("member list %v, %v", list, err)
 	}
 }
+
+// The other way round: three etcd 3.7.4 members bootstrap by v3 discovery
+// with a Cairn as the discovery service.
+func TestEtcdDiscoveryV3AgainstCairn(t *testing.T) {
+	eps, cleanup := cluster.StartCairn(t)
+	defer cleanup()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	token, err := discovery.NewV3Token(ctx, discovery.V3Config{Endpoints: eps}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	etcds := make([]*etcdembed.Etcd, 3)
+	errs := make([]error, 3)
+	for i := range etcds {
+		ports, err := cluster.FreePorts(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := etcdembed.NewConfig()
+		cfg.Name = fmt.Sprintf("e%d", i+1)
+		cfg.Dir = filepath.Join(t.TempDir(), cfg.Name)
+		cu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+		pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])}
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+		cfg.InitialCluster = ""
+		cfg.DiscoveryCfg.Token = token
+		cfg.DiscoveryCfg.Endpoints = eps
+		cfg.LogLevel = "error"
+		cfg.LogOutputs = []string{filepath.Join(t.TempDir(), "etcd.log")}
+		cfg.UnsafeNoFsync = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			etcds[i], errs[i] = etcdembed.StartEtcd(cfg)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("etcd e%d: %v", i+1, err)
+		}
+		defer etcds[i].Close()
+	}
+	for i, e := range etcds {
+		select {
+		case <-e.Server.ReadyNotify():
+		case <-time.After(time.Minute):
+			t.Fatalf("etcd e%d not ready", i+1)
+		}
+		if n := len(e.Server.Cluster().Members()); n != 3 {
+			t.Fatalf("etcd e%d sees %d members, want 3", i+1, n)
+		}
+	}
+}
