@@ -405,3 +405,56 @@ func TestDiscoveryV3TLS(t *testing.T) {
 	}
 	checkFormed(t, ms)
 }
+
+// https peers found by SRV (_etcd-server-ssl._tcp) with no
+// --peer-trusted-ca-file are verified against the system's roots for the
+// SRV domain's name, as etcd does: the peer certificate names only
+// cairn.test (not localhost, the host the records give), and the system
+// roots are the test CA (SSL_CERT_FILE).
+func TestDiscoverySRVTLS(t *testing.T) {
+	pki, err := testcerts.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pki.Issue("domain", "cairn.test", nil, []string{"cairn.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dns.Close()
+	ms := newDiscoveryMembers(t, "s1", "s2", "s3")
+	var recs []dnstest.SRV
+	for _, m := range ms {
+		addr := freeAddr(t)
+		_, port, _ := strings.Cut(addr, ":")
+		p, _ := strconv.Atoi(port)
+		m.peerURL, m.advertisePeerURL = "https://"+addr, "https://localhost:"+port
+		recs = append(recs, dnstest.SRV{Target: "localhost.", Port: uint16(p)})
+	}
+	dns.SetSRV("_etcd-server-ssl._tcp.cairn.test", recs...)
+	env := []string{"CAIRN_DISCOVERY_SRV_RESOLVER=" + dns.Addr(), "SSL_CERT_FILE=" + pki.CA}
+	var procs []*proc
+	for _, m := range ms {
+		procs = append(procs, m.start(t, env, "--discovery-srv", "cairn.test",
+			"--peer-cert-file", cert.Cert, "--peer-key-file", cert.Key))
+	}
+	for _, p := range procs {
+		waitReady(t, p)
+	}
+	eventually(t, "members publish their names", func() error {
+		list, err := dclient(t, ms[0].endpoint()).MemberList(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, m := range list.Members {
+			if !strings.HasPrefix(m.Name, "s") {
+				return fmt.Errorf("member %x is named %q", m.ID, m.Name)
+			}
+		}
+		return nil
+	})
+	checkFormed(t, ms)
+}
