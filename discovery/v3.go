@@ -154,6 +154,14 @@ func (d *v3discovery) join(ctx context.Context, self string) (string, error) {
 		if members, err = d.wait(ctx, members, size, rev); err != nil {
 			return "", err
 		}
+		// The watch ended early (the service lost its leader, or
+		// compacted past rev): read the members again, at a fresh
+		// revision, rather than watch from the old one as etcd does.
+		if len(members) < size {
+			if members, size, rev, err = d.check(ctx); err != nil {
+				return "", err
+			}
+		}
 	}
 	if len(members) > size {
 		members = members[:size]

@@ -1,10 +1,12 @@
 package discovery_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"path/filepath"
 	"sort"
@@ -172,4 +174,89 @@ func TestJoinV3Unreachable(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want the context's deadline", err)
 	}
+}
+
+// A service that is down when the member starts: the member retries
+// (after etcd's first back-off, 2 s) and joins once it is back.
+func TestJoinV3ServiceLate(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := embed.Config{
+		Name:             "disc",
+		Dir:              filepath.Join(t.TempDir(), "disc"),
+		ListenClientURLs: []url.URL{{Scheme: "http", Host: addr}},
+		ListenPeerURLs:   []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}},
+		UnsafeNoFsync:    true,
+		HeartbeatMs:      10,
+		ElectionMs:       100,
+		Logger:           slog.New(slog.DiscardHandler),
+	}
+	start := func() *embed.Server {
+		srv, err := embed.Start(cfg)
+		if err != nil {
+			t.Skipf("port %s taken meanwhile: %v", addr, err)
+		}
+		return srv
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// The token exists; then the service goes down.
+	srv := start()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{addr}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cli.Put(ctx, discovery.V3SizeKey("late"), "1")
+	cli.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+
+	type result struct {
+		cluster string
+		err     error
+	}
+	done := make(chan result, 1)
+	var log syncBuffer
+	go func() {
+		cfg := discovery.V3Config{Token: "late", Endpoints: []string{addr}, DialTimeout: 200 * time.Millisecond, RequestTimeout: 500 * time.Millisecond}
+		c, err := discovery.JoinV3(ctx, slog.New(slog.NewTextHandler(&log, nil)), cfg, 1, "solo=http://127.0.0.1:7000")
+		done <- result{c, err}
+	}()
+	// Back once the member has failed and backs off.
+	for !strings.Contains(log.String(), "retry connecting to discovery service") {
+		select {
+		case r := <-done:
+			t.Fatalf("join ended while the service was down: %q, %v", r.cluster, r.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	defer start().Close()
+	r := <-done
+	if r.err != nil || r.cluster != "solo=http://127.0.0.1:7000" {
+		t.Fatalf("got %q, %v", r.cluster, r.err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for one writer and concurrent readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
