@@ -18,6 +18,8 @@ if [ -f compat/go.mod ]; then
   # The etcd 3.6.16 oracle is a module of its own (one module cannot require
   # two releases of etcd's server); the compat tests build and run it.
   (cd compat/oracle36 && go vet ./... && go run "$staticcheck" ./...)
+  # So is the etcd 3.5.21 oracle of the v2 keys API (--enable-v2).
+  (cd compat/oracle35 && go vet ./... && go run "$staticcheck" ./...)
   echo "== go test (compat: differential tests against embedded etcd, etcdctl)"
   # -v so the differential tester's summary ("compat: ... compared N
   # requests ...") shows; the full log is printed only if something fails.

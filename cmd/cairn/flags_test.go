@@ -355,12 +355,12 @@ unsafe-no-fsync: true
 log-level: warn
 wal-dir: /wal
 max-wals: 0
+enable-v2: true
 # accepted and ignored:
 log-outputs: [stderr]
 cipher-suites: [TLS_AES_128_GCM_SHA256]
 auto-compaction-retention: 1
 backend-batch-interval: 100000000
-enable-v2: true
 client-transport-security:
   cert-file: /c.pem
   key-file: /k.pem
@@ -395,6 +395,7 @@ proxy: 'off'
 		{"AutoCompactionRetention", c.AutoCompactionRetention, "1"},
 		{"WALDir", c.WALDir, "/wal"},
 		{"MaxWALs", fmt.Sprint(c.MaxWALs), "-1"},
+		{"EnableV2", fmt.Sprint(c.EnableV2), "true"},
 		{"IgnoredFlags", fmt.Sprint(c.IgnoredFlags), "[backend-batch-interval log-outputs]"},
 		{"ClientTLS", fmt.Sprintf("%s %s %v", c.ClientTLS.CertFile, c.ClientTLS.KeyFile, c.ClientTLS.ClientCertAuth), "/c.pem /k.pem true"},
 		{"PeerTLS", fmt.Sprintf("%v %q", c.PeerAutoTLS, c.PeerTLS.AllowedCNs), `true ["m1" "m2"]`},

@@ -54,6 +54,8 @@ type Options struct {
 	// --client-crl-file) and these limits (--tls-max-version,
 	// --cipher-suites).
 	TLS *TLS
+	// EnableV2 serves Cairn's v2 keys API (--enable-v2).
+	EnableV2 bool
 }
 
 // TLS is the client TLS of both members.
@@ -201,6 +203,7 @@ func startCairn(dir string, opts Options) (*cairnembed.Server, error) {
 
 		MaxRequestBytes:             opts.MaxRequestBytes,
 		WatchProgressNotifyInterval: opts.WatchProgressNotifyInterval,
+		EnableV2:                    opts.EnableV2,
 	}
 	if t := opts.TLS; t != nil {
 		cfg.ClientTLS = tlsutil.Info{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.TrustedCAFile,

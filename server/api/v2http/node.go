@@ -157,6 +157,9 @@ const (
 	actionCompareAndSwap   = "compareAndSwap"
 	actionCompareAndDelete = "compareAndDelete"
 	actionExpire           = "expire"
+	// actionPurge is Cairn's: the removal of nodes under an expired
+	// directory, which no watcher sees.
+	actionPurge = "purge"
 )
 
 // expirationAndTTL is the node's expiration and remaining TTL at now, as

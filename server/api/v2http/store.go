@@ -21,6 +21,10 @@ type Client interface {
 	clientv3.Watcher
 }
 
+// maxLeaseTTL is the longest v3 lease, in seconds (etcd's and Cairn's
+// lease.MaxLeaseTTL); longer v2 TTLs get it.
+const maxLeaseTTL = 9000000000
+
 // minExpireTime is v2store's: an expiration before it means none.
 var minExpireTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -179,8 +183,11 @@ func (st *store) commit(ctx context.Context, c Client, s *snap, guards []string,
 	for _, k := range guards {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", s.modRev(k)))
 	}
+	// act first, and callers put the node's own change next: a watcher
+	// catching up may get a revision's events split across responses, and
+	// then its first part names the v2 event (see watch).
 	b, _ := json.Marshal(a)
-	ops = append(ops, clientv3.OpPut(actKey, string(b)))
+	ops = append([]clientv3.Op{clientv3.OpPut(actKey, string(b))}, ops...)
 	resp, err := c.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return 0, err
@@ -224,10 +231,7 @@ func (st *store) grant(ctx context.Context, c Client, now time.Time, ttl *uint64
 	}
 	// A lease's TTL is whole seconds, at least 1 (the server may raise it
 	// to its minimum); a v2 ttl of 0 expires at once in etcd.
-	secs := int64(max(*ttl, 1))
-	if *ttl > 1<<40 {
-		secs = 1 << 40
-	}
+	secs := int64(min(max(*ttl, 1), maxLeaseTTL))
 	l, err := c.Grant(ctx, secs)
 	if err != nil {
 		return o, err
@@ -262,6 +266,36 @@ func newNode(p string, dir bool, value string, created, rev int64, o ttlOpts, no
 	}
 	n.Expiration, n.TTL = expirationAndTTL(o.expire, now)
 	return n
+}
+
+// purgeOrphans deletes what lies under the directories a write is about to
+// create: nodes left by a directory whose lease expired (the expiry deletes
+// the directory's key only; walks already hide what is under it). If it
+// deleted anything, the write must read again (errRetry).
+func (st *store) purgeOrphans(ctx context.Context, c Client, s *snap, dirs []string, now time.Time) error {
+	var ops []clientv3.Op
+	for _, d := range dirs {
+		for dd := depth(d) + 1; dd <= maxDepth; dd++ {
+			g, err := c.Get(ctx, depthPrefix(d, dd), clientv3.WithPrefix(), clientv3.WithRev(s.rev), clientv3.WithCountOnly())
+			if err != nil {
+				return err
+			}
+			if g.Count == 0 {
+				break
+			}
+			ops = append(ops, clientv3.OpDelete(depthPrefix(d, dd), clientv3.WithPrefix()))
+		}
+		if len(ops) > 0 {
+			break // one directory's at a time: the ranges of those below overlap
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	if _, err := st.commit(ctx, c, s, nil, act{Action: actionPurge, Path: dirs[0], Time: now.UnixNano()}, ops...); err != nil {
+		return err
+	}
+	return errRetry
 }
 
 func dirOps(dirs []string) []clientv3.Op {
@@ -382,7 +416,14 @@ func (st *store) Set(ctx context.Context, c Client, p string, dir bool, value st
 		if n != nil && n.dir {
 			return nil, 0, newError(ecodeNotFile, p, s.rev)
 		}
-		ops := dirOps(missing)
+		created := missing
+		if dir {
+			created = append(created, p)
+		}
+		if err := st.purgeOrphans(ctx, c, s, created, now); err != nil {
+			return nil, 0, err
+		}
+		var ops []clientv3.Op
 		if dir {
 			if n != nil {
 				ops = append(ops, clientv3.OpDelete(fileKey(p)))
@@ -391,6 +432,7 @@ func (st *store) Set(ctx context.Context, c Client, p string, dir bool, value st
 		} else {
 			ops = append(ops, clientv3.OpPut(fileKey(p), encodeValue(0, o.expire, val), putOpts(o)...))
 		}
+		ops = append(ops, dirOps(missing)...)
 		rev, err := st.commit(ctx, c, s, []string{fileKey(p), dirKey(p)}, act{Action: actionSet, Path: p, Time: now.UnixNano(), Refresh: refresh}, ops...)
 		if err != nil {
 			return nil, 0, err
@@ -440,12 +482,20 @@ func (st *store) Create(ctx context.Context, c Client, p string, dir bool, value
 		if n != nil {
 			return nil, 0, newError(ecodeNodeExist, name, s.rev)
 		}
-		ops := dirOps(missing)
+		created := missing
+		if dir {
+			created = append(created, name)
+		}
+		if err := st.purgeOrphans(ctx, c, s, created, now); err != nil {
+			return nil, 0, err
+		}
+		var ops []clientv3.Op
 		if dir {
 			ops = append(ops, clientv3.OpPut(dirKey(name), encodeValue(0, o.expire, ""), putOpts(o)...))
 		} else {
 			ops = append(ops, clientv3.OpPut(fileKey(name), encodeValue(0, o.expire, value), putOpts(o)...))
 		}
+		ops = append(ops, dirOps(missing)...)
 		rev, err := st.commit(ctx, c, s, []string{fileKey(name), dirKey(name)}, act{Action: actionCreate, Path: name, Time: now.UnixNano()}, ops...)
 		if err != nil {
 			return nil, 0, err
@@ -596,7 +646,7 @@ func (st *store) Delete(ctx context.Context, c Client, p string, dir, recursive 
 				ops = append(ops, clientv3.OpDelete(depthPrefix(p, d), clientv3.WithPrefix()))
 			}
 		}
-		ops = append(ops, clientv3.OpDelete(key))
+		ops = append([]clientv3.Op{clientv3.OpDelete(key)}, ops...)
 		rev, err := st.commit(ctx, c, s, []string{key}, act{Action: actionDelete, Path: p, Time: now.UnixNano()}, ops...)
 		if err != nil {
 			return nil, 0, err
@@ -650,4 +700,3 @@ func v3Error(err error) *Error {
 	}
 	return newError(ecodeRaftInternal, err.Error(), 0)
 }
-

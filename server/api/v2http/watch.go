@@ -75,6 +75,7 @@ func (st *store) watch(ctx context.Context, c Client, w http.ResponseWriter, p s
 	header(start)
 	w.WriteHeader(http.StatusOK)
 	flush(w)
+	var lastRev int64
 	for resp := range wch {
 		if resp.Err() != nil {
 			return nil // the response has started; etcd ends it empty
@@ -86,6 +87,14 @@ func (st *store) watch(ctx context.Context, c Client, w http.ResponseWriter, p s
 			for n < len(evs) && evs[n].Kv.ModRevision == rev {
 				n++
 			}
+			if rev == lastRev {
+				// The rest of a revision split across responses: its
+				// first part (act and the node, written first) made
+				// the v2 event already.
+				evs = evs[n:]
+				continue
+			}
+			lastRev = rev
 			for _, cand := range candidates(evs[:n], rev) {
 				if !cand.matches(p, recursive, rev <= start) {
 					continue
@@ -171,7 +180,7 @@ func candidates(evs []*clientv3.Event, rev int64) []candidate {
 		}
 		return out
 	}
-	if a.Refresh {
+	if a.Refresh || a.Action == actionPurge {
 		return nil // a refresh notifies no watcher, as v2store
 	}
 	at := time.Unix(0, a.Time)
@@ -218,6 +227,12 @@ func (c candidate) matches(w string, recursive, history bool) bool {
 		return true
 	}
 	if recursive && (w == "/" || strings.HasPrefix(k, w+"/")) && !isHidden(w, k) {
+		return true
+	}
+	if c.ev.Action == actionExpire && c.ev.PrevNode != nil && c.ev.PrevNode.Dir && strings.HasPrefix(w, k+"/") {
+		// An expired directory takes what is under it (Cairn deletes
+		// that later: see purgeOrphans); etcd tells the watchers of
+		// those nodes that existed, Cairn those of any path below.
 		return true
 	}
 	if removes {
