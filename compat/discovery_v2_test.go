@@ -6,14 +6,8 @@ package compat
 // failures carry etcd 3.5's errors.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -22,78 +16,15 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/cairn-kv/cairn/compat/internal/cluster"
 	"github.com/cairn-kv/cairn/discovery"
 	cairnembed "github.com/cairn-kv/cairn/embed"
 )
 
-var (
-	oracle35Once sync.Once
-	oracle35Bin  string
-	oracle35Err  error
-)
-
-// startV2Oracle builds (once) and starts compat/oracle35, an etcd 3.5.21
-// member serving the v2 keys API, and returns its client URL. It stops
-// with the test.
-func startV2Oracle(t *testing.T) string {
-	t.Helper()
-	oracle35Once.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		oracle35Bin = filepath.Join(binDir, "oracle35")
-		cmd := exec.Command("go", "build", "-o", oracle35Bin, ".")
-		cmd.Dir = filepath.Join(filepath.Dir(file), "oracle35")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			oracle35Err = fmt.Errorf("go build compat/oracle35: %v\n%s", err, out)
-		}
-	})
-	if oracle35Err != nil {
-		t.Fatal(oracle35Err)
-	}
-	cmd := exec.Command(oracle35Bin, "--data-dir", t.TempDir())
-	stdin, err := cmd.StdinPipe() // it stops when stdin closes
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- line
-		io.Copy(io.Discard, stdout)
-	}()
-	var line string
-	select {
-	case line = <-ready:
-	case <-time.After(time.Minute):
-	}
-	host, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
-	if !ok {
-		t.Fatalf("etcd 3.5 printed %q, not ready; stderr:\n%s", line, stderr.String())
-	}
-	return "http://" + host
-}
-
 func TestDiscoveryV2AgainstEtcd35(t *testing.T) {
-	ep := startV2Oracle(t)
+	eps, cleanup := cluster.StartEtcd35(t, etcd35(t))
+	defer cleanup()
+	ep := "http://" + eps[0]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	durl, err := discovery.NewV2Token(ctx, ep, "", 3)
