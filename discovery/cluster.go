@@ -21,18 +21,27 @@ func SelfValue(name string, peerURLs []url.URL) string {
 	return strings.Join(pairs, ",")
 }
 
-// checkCluster parses the discovered cluster string and rejects what etcd's
-// bootstrap rejects after discovery: size members with fewer than size
-// names, one name registered twice (ErrDuplicateName, as etcd's
-// v2discovery), and a peer URL that two members share (etcd's
-// "discovery cluster ... has duplicate url").
-func checkCluster(cluster string, size int) error {
+// checkNames parses the discovered cluster (errInvalid if a value is not
+// name=URL) and checks that its size members have size distinct names
+// (ErrDuplicateName otherwise), as etcd's v2discovery nodesToCluster.
+func checkNames(cluster string, size int, errInvalid error) error {
 	m, err := types.NewURLsMap(cluster)
 	if err != nil {
-		return err
+		return errInvalid
 	}
 	if m.Len() != size {
 		return ErrDuplicateName
+	}
+	return nil
+}
+
+// CheckDuplicateURL fails, with etcd's message, when two members of the
+// discovered cluster share a peer URL; etcd's bootstrap checks this after
+// discovery, outside the discovery error.
+func CheckDuplicateURL(cluster string) error {
+	m, err := types.NewURLsMap(cluster)
+	if err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, urls := range m {

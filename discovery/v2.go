@@ -257,11 +257,8 @@ func (d *v2discovery) join(ctx context.Context, self string) (string, error) {
 		values[i] = n.Value
 	}
 	cluster := strings.Join(values, ",")
-	if err := checkCluster(cluster, int(size)); err != nil {
-		if errors.Is(err, ErrDuplicateName) {
-			return cluster, err
-		}
-		return cluster, ErrInvalidURL
+	if err := checkNames(cluster, int(size), ErrInvalidURL); err != nil {
+		return cluster, err
 	}
 	d.lg.Info("discovery joined cluster successfully", "cluster", cluster)
 	return cluster, nil

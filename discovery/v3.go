@@ -171,11 +171,8 @@ func (d *v3discovery) join(ctx context.Context, self string) (string, error) {
 		values[i] = m.value
 	}
 	cluster := strings.Join(values, ",")
-	if err := checkCluster(cluster, size); err != nil {
-		if errors.Is(err, ErrDuplicateName) {
-			return cluster, err
-		}
-		return cluster, ErrInvalidPeerURL
+	if err := checkNames(cluster, size, ErrInvalidPeerURL); err != nil {
+		return cluster, err
 	}
 	d.lg.Info("discovery joined cluster successfully", "cluster", cluster)
 	return cluster, nil

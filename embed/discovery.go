@@ -149,6 +149,11 @@ func (s *Server) discover() error {
 		}
 		return derr
 	}
+	if d.URL != "" || len(d.V3.Endpoints) > 0 {
+		if err := discovery.CheckDuplicateURL(cluster); err != nil {
+			return err
+		}
+	}
 	if _, err := ParseInitialCluster(cluster); err != nil {
 		return fmt.Errorf("discovered cluster %q: %w", cluster, err)
 	}
