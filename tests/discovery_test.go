@@ -319,8 +319,9 @@ func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Three members bootstrap from a v2 discovery URL (etcd <= 3.5's
 // --discovery) that `cairn discovery new` made on a fourth Cairn's v2 keys
 // API (--enable-v2), one of them through --discovery-proxy. A fourth
-// member on the full URL, one on an unknown token, and two sharing a name
-// fail with etcd 3.5's errors and leave no data dir.
+// member on the full URL, a member that lost its data dir, one on an
+// unknown token, and two sharing a name fail with etcd 3.5's errors and
+// leave no data dir.
 func TestDiscoveryV2(t *testing.T) {
 	disc := newMember(t, "--enable-v2")
 	disc.start(t)
@@ -353,6 +354,12 @@ func TestDiscoveryV2(t *testing.T) {
 	}
 	late := newDiscoveryMembers(t, "v4")[0]
 	wantDiscoveryFailure(t, late, "failed to join discovery cluster (discovery: cluster is full)", "--discovery", durl)
+	// A member that lost its data dir finds its ID registered already.
+	procs[2].stop(t)
+	if err := os.RemoveAll(ms[2].dataDir); err != nil {
+		t.Fatal(err)
+	}
+	wantDiscoveryFailure(t, ms[2], "failed to join discovery cluster (discovery: found duplicate id)", "--discovery", durl)
 	// An unknown token: the v2 error passed on, as etcd 3.5 does (the
 	// cause is the first missing directory, as etcd's v2 store says).
 	wantDiscoveryFailure(t, late, "failed to join discovery cluster (100: Key not found (/discovery/nosuch) [",
