@@ -95,6 +95,11 @@ func (s *Server) discover() error {
 		s.cfg.InitialCluster = self
 		return nil
 	}
+	if s.cfg.InitialClusterState == ClusterStateExisting && (d.URL != "" || len(d.V3.Endpoints) > 0) {
+		// etcd never registers a member joining a running cluster; with
+		// no --initial-cluster it finds no peer to ask, and says so.
+		return errors.New("cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs")
+	}
 	ctx := context.Background()
 	peerURLs := urlStrings(s.cfg.InitialAdvertisePeerURLs)
 	value := discovery.SelfValue(s.cfg.Name, s.cfg.InitialAdvertisePeerURLs)

@@ -208,6 +208,17 @@ func TestDiscoveryV3(t *testing.T) {
 	}
 	wantDiscoveryFailure(t, late, "failed to join discovery cluster (discovery: size key is bad)",
 		"--discovery-token", "bad-size", "--discovery-endpoints", disc.endpoint())
+	// Discovery bootstraps new clusters only: a member joining a running
+	// one fails as etcd's does, without registering.
+	wantDiscoveryFailure(t, late, "cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs",
+		append([]string{"--initial-cluster-state", "existing"}, flags...)...)
+	reg, err = dcli.Get(ctx, "/_etcd/registry/"+token+"/members/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.Count != 3 {
+		t.Fatalf("registry after the failures: %d members, want 3", reg.Count)
+	}
 }
 
 // Two members that register the same name on one token both fail with
