@@ -476,3 +476,40 @@ func TestDiscoverySRVTLS(t *testing.T) {
 	})
 	checkFormed(t, ms)
 }
+
+// Four members start at once on a token of size 3: the first three to
+// register (by create revision) form the cluster, the fourth fails with
+// etcd's cluster-full error and leaves no data dir.
+func TestDiscoveryV3OneTooMany(t *testing.T) {
+	disc := newMember(t)
+	disc.start(t)
+	token := discoveryNew(t, "--v3", "--size", "3", "--endpoint", disc.endpoint())
+	ms := newDiscoveryMembers(t, "r1", "r2", "r3", "r4")
+	flags := []string{"--discovery-token", token, "--discovery-endpoints", disc.endpoint()}
+	procs := make([]*proc, len(ms))
+	for i, m := range ms {
+		procs[i] = m.start(t, nil, flags...)
+	}
+	var formed []*discoveryMember
+	failed := 0
+	for i, p := range procs {
+		select {
+		case <-p.stderr.ready:
+			formed = append(formed, ms[i])
+		case <-p.exited:
+			if !strings.Contains(p.stderr.String(), "failed to join discovery cluster (discovery: cluster is full)") {
+				t.Fatalf("%s exited; stderr:\n%s", ms[i].name, p.stderr)
+			}
+			if _, err := os.Stat(ms[i].dataDir); !os.IsNotExist(err) {
+				t.Fatalf("%s: data dir exists after a failed discovery (%v)", ms[i].name, err)
+			}
+			failed++
+		case <-time.After(startTimeout):
+			t.Fatalf("%s neither ready nor exited after %v; stderr:\n%s", ms[i].name, startTimeout, p.stderr)
+		}
+	}
+	if len(formed) != 3 || failed != 1 {
+		t.Fatalf("%d members ready and %d failed, want 3 and 1", len(formed), failed)
+	}
+	checkFormed(t, formed)
+}
