@@ -477,15 +477,27 @@ func TestDiscoverySRVTLS(t *testing.T) {
 	checkFormed(t, ms)
 }
 
-// Four members start at once on a token of size 3: the first three to
-// register (by create revision) form the cluster, the fourth fails with
-// etcd's cluster-full error and leaves no data dir.
-func TestDiscoveryV3OneTooMany(t *testing.T) {
-	disc := newMember(t)
-	disc.start(t)
-	token := discoveryNew(t, "--v3", "--size", "3", "--endpoint", disc.endpoint())
+// Four members start at once on a token of size 3, by v3 and by v2
+// discovery: the first three to register (by create revision or index)
+// form the cluster, the fourth fails with etcd's cluster-full error and
+// leaves no data dir.
+func TestDiscoveryOneTooMany(t *testing.T) {
+	t.Run("v3", func(t *testing.T) {
+		disc := newMember(t)
+		disc.start(t)
+		token := discoveryNew(t, "--v3", "--size", "3", "--endpoint", disc.endpoint())
+		oneTooMany(t, "--discovery-token", token, "--discovery-endpoints", disc.endpoint())
+	})
+	t.Run("v2", func(t *testing.T) {
+		disc := newMember(t, "--enable-v2")
+		disc.start(t)
+		oneTooMany(t, "--discovery", discoveryNew(t, "--size", "3", "--endpoint", disc.clientURL))
+	})
+}
+
+func oneTooMany(t *testing.T, flags ...string) {
+	t.Helper()
 	ms := newDiscoveryMembers(t, "r1", "r2", "r3", "r4")
-	flags := []string{"--discovery-token", token, "--discovery-endpoints", disc.endpoint()}
 	procs := make([]*proc, len(ms))
 	for i, m := range ms {
 		procs[i] = m.start(t, nil, flags...)
