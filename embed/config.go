@@ -63,6 +63,9 @@ type Config struct {
 	InitialClusterState string
 	// InitialClusterToken seeds the cluster and member IDs (etcd --initial-cluster-token).
 	InitialClusterToken string
+	// Discovery finds the initial cluster instead of InitialCluster (etcd
+	// --discovery, --discovery-token, --discovery-srv, ...): see discovery.go.
+	Discovery DiscoveryConfig
 
 	// SnapshotCount is the number of applied Raft entries between Raft log
 	// compactions (etcd --snapshot-count).
@@ -205,7 +208,7 @@ func (c *Config) EnsureDefaults() {
 	if len(c.InitialAdvertisePeerURLs) == 0 {
 		c.InitialAdvertisePeerURLs = c.ListenPeerURLs
 	}
-	if c.InitialCluster == "" {
+	if c.InitialCluster == "" && !c.Discovery.enabled() {
 		parts := make([]string, len(c.InitialAdvertisePeerURLs))
 		for i, u := range c.InitialAdvertisePeerURLs {
 			parts[i] = c.Name + "=" + u.String()
@@ -290,7 +293,10 @@ func (c *Config) Validate() error {
 	if c.Metrics != MetricsBasic && c.Metrics != MetricsExtensive {
 		return fmt.Errorf("--metrics: invalid value %q (want %q or %q)", c.Metrics, MetricsBasic, MetricsExtensive)
 	}
-	if _, err := ParseInitialCluster(c.InitialCluster); err != nil {
+	if err := c.validateDiscovery(); err != nil {
+		return err
+	}
+	if _, err := ParseInitialCluster(c.InitialCluster); err != nil && !c.Discovery.enabled() {
 		return fmt.Errorf("--initial-cluster: %w", err)
 	}
 	switch strings.ToLower(c.LogLevel) {

@@ -90,6 +90,9 @@ func (s *Server) start() error {
 	if err := s.listenAll(); err != nil {
 		return err
 	}
+	if err := s.discover(); err != nil {
+		return err
+	}
 	initial, err := ParseInitialCluster(s.cfg.InitialCluster)
 	if err != nil {
 		return fmt.Errorf("--initial-cluster: %w", err)
@@ -213,7 +216,7 @@ func (s *Server) dialSelf() error {
 // serves).
 func (s *Server) waitLeader() error {
 	wait := 10 * time.Duration(s.cfg.ElectionMs) * time.Millisecond
-	if initial, _ := ParseInitialCluster(s.cfg.InitialCluster); len(initial) > 1 {
+	if initial, _ := ParseInitialCluster(s.cfg.InitialCluster); len(initial) > 1 || s.cfg.Discovery.enabled() {
 		wait = 5 * time.Minute
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)

@@ -422,3 +422,11 @@ func (e *Engine) WriteReserve() int64 {
 	mt := int64(e.opts.MemTableSize)
 	return 2*(mt+mt/10) + mt + 16<<20
 }
+
+// HasData reports whether dir is a Cairn data dir that has been opened
+// before (it holds the marker file Open writes): a member with data
+// restarts rather than bootstraps, and skips discovery.
+func HasData(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, markerFile))
+	return err == nil
+}

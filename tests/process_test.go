@@ -115,11 +115,20 @@ type proc struct {
 // startCairn execs the binary with args; it does not wait for anything.
 func startCairn(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startCairnEnv(t, nil, args...)
+}
+
+// startCairnEnv is startCairn with env added to the test's environment.
+func startCairnEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{
 		cmd:    exec.Command(cairnBin, args...),
 		stdout: &lockedBuffer{},
 		stderr: newStderrLog(),
 		exited: make(chan struct{}),
+	}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	p.started = time.Now()

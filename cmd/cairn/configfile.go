@@ -13,8 +13,8 @@ import (
 
 // nestedKeys are config-file keys whose value is a mapping of settings that
 // have flags of their own (TLS, v3 discovery, socket options). The TLS ones
-// are read through securityKeys; of the others Cairn checks only that each
-// is a mapping, and ignores it.
+// are read through securityKeys, discovery-config through discoveryKeys; of
+// the others Cairn checks only that each is a mapping, and ignores it.
 var nestedKeys = []string{"client-transport-security", "peer-transport-security", "discovery-config", "socket-options"}
 
 // securityKeys maps the keys of etcd's client-transport-security and
@@ -74,6 +74,14 @@ func readConfigFile(path string) ([]setting, error) {
 			m, ok := v.(map[string]any)
 			if !ok {
 				return nil, fmt.Errorf("config file %s: %s: want a mapping, got %s", path, key, describe(v))
+			}
+			if name == "discovery-config" {
+				nested, err := discoverySettings(m)
+				if err != nil {
+					return nil, fmt.Errorf("config file %s: %s: %w", path, key, err)
+				}
+				out = append(out, nested...)
+				continue
 			}
 			flags, ok := securityKeys[name]
 			if !ok {
@@ -244,6 +252,71 @@ func securitySettings(flags map[string]string, m map[string]any) ([]setting, err
 			}
 		}
 		out = append(out, setting{sp, p})
+	}
+	return out, nil
+}
+
+// discoveryKeys maps the settings of etcd 3.7's discovery-config mapping
+// (its v3discovery.DiscoveryConfig as JSON: the token, and the client's
+// clientv3.ConfigSpec under "client"), as dotted lower-case paths, to the
+// flags they set. Durations are integers of nanoseconds.
+var discoveryKeys = map[string]string{
+	"token":                                  "discovery-token",
+	"client.endpoints":                       "discovery-endpoints",
+	"client.dial-timeout":                    "discovery-dial-timeout",
+	"client.request-timeout":                 "discovery-request-timeout",
+	"client.keepalive-time":                  "discovery-keepalive-time",
+	"client.keepalive-timeout":               "discovery-keepalive-timeout",
+	"client.secure.cert":                     "discovery-cert",
+	"client.secure.key":                      "discovery-key",
+	"client.secure.cacert":                   "discovery-cacert",
+	"client.secure.insecure-transport":       "discovery-insecure-transport",
+	"client.secure.insecure-skip-tls-verify": "discovery-insecure-skip-tls-verify",
+	"client.auth.username":                   "discovery-user",
+	"client.auth.password":                   "discovery-password",
+}
+
+// discoverySettings reads a discovery-config mapping; keys it does not
+// know are ignored, as etcd's JSON decoding ignores them.
+func discoverySettings(m map[string]any) ([]setting, error) {
+	flat := map[string]any{}
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			p := prefix + strings.ToLower(k)
+			if sub, ok := v.(map[string]any); ok {
+				walk(p+".", sub)
+				continue
+			}
+			flat[p] = v
+		}
+	}
+	walk("", m)
+	paths := make([]string, 0, len(flat))
+	for p := range flat {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	var out []setting
+	for _, p := range paths {
+		flag, ok := discoveryKeys[p]
+		if !ok || flat[p] == nil {
+			continue
+		}
+		sp := specsByName[flag]
+		if sp.kind != kindDuration {
+			s, err := securitySettings(map[string]string{p: flag}, map[string]any{p: flat[p]})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s...)
+			continue
+		}
+		v, err := yamlInteger(sp, flat[p])
+		if err != nil {
+			return nil, fmt.Errorf("invalid value for %s: %w", p, err)
+		}
+		out = append(out, setting{sp, v})
 	}
 	return out, nil
 }

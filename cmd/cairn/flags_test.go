@@ -138,6 +138,12 @@ func TestErrors(t *testing.T) {
 		{[]string{"--name", "a", "extra"}, `"extra" is not a valid flag`, false},
 		{[]string{"--listen-client-urls=http://0.0.0.0:2379"}, "--advertise-client-urls is required when --listen-client-urls is set explicitly", false},
 		{[]string{"--discovery-fallback=proxy"}, "--discovery-fallback can't be configured as \"proxy\"", false},
+		{[]string{"--discovery-srv=example.com", "--initial-cluster=default=http://127.0.0.1:2380"}, `multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery-endpoints" or "discovery-srv"`, false},
+		{[]string{"--discovery-srv=example.com", "--discovery-token=t", "--discovery-endpoints=127.0.0.1:2379"}, `Choose one of "initial-cluster", "discovery-endpoints" or "discovery-srv"`, false},
+		{[]string{"--discovery=http://127.0.0.1:2379/v2/keys/discovery/t", "--discovery-srv=example.com"}, `multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery" or "discovery-srv"`, false},
+		{[]string{"--discovery-token=t"}, "both --discovery-token and --discovery-endpoints must be set", false},
+		{[]string{"--discovery-endpoints=127.0.0.1:2379"}, "both --discovery-token and --discovery-endpoints must be set", false},
+		{[]string{"--discovery-token=t", "--discovery-endpoints=127.0.0.1:2379,,127.0.0.1:2380"}, "--discovery-endpoints must not contain empty endpoints", false},
 		{[]string{"--experimental-compaction-batch-limit=5", "--compaction-batch-limit=6"}, "cannot set --experimental-compaction-batch-limit and --compaction-batch-limit at the same time", false},
 		{[]string{"--experimental-initial-corrupt-check", "--feature-gates=InitialCorruptCheck=true"}, "cannot set both --experimental-initial-corrupt-check and --feature-gates=InitialCorruptCheck", false},
 		{[]string{"--heartbeat-interval=0"}, "--heartbeat-interval must be >0", false},
@@ -209,6 +215,8 @@ func TestEveryFlagAccepted(t *testing.T) {
 		"tls-min-version":           {"--tls-min-version=TLS1.3"},
 		"tls-max-version":           {"--tls-max-version=TLS1.3"},
 		"cipher-suites":             {"--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
+		"discovery-token":           {"--discovery-token=x", "--discovery-endpoints=127.0.0.1:2379"},
+		"discovery-endpoints":       {"--discovery-token=x", "--discovery-endpoints=127.0.0.1:2379"},
 	}
 	// Certificate and key flags come in pairs.
 	for _, p := range [][2]string{{"cert-file", "key-file"}, {"client-cert-file", "client-key-file"},

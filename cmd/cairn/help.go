@@ -25,6 +25,11 @@ const usageText = `Usage:
   cairn migrate --from-etcd-data-dir <dir> --data-dir <newdir> ...
     Build a Cairn data dir from a stopped etcd member's data dir.
 
+  cairn discovery new --size N --endpoint URL [--v3] ...
+    Make a discovery token on a v2 keys API server (prints the --discovery
+    URL) or, with --v3, on an etcd or Cairn (prints the --discovery-token),
+    as discovery.etcd.io did ('cairn discovery' lists the flags).
+
   cairn --version
     Print the etcd API version Cairn implements, in etcd's format, and
     Cairn's own version.

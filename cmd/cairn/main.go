@@ -32,6 +32,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "snapshot" { // a file tool, not a member
 		return runSnapshot(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "discovery" { // a discovery service client, not a member
+		return runDiscovery(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "migrate" { // a file tool, not a member
 		return runMigrate(args[1:], stdout, stderr)
 	}

@@ -94,6 +94,8 @@ func parseConfig(args, environ []string) (invocation, error) {
 			cfg.IgnoredFlags = append(cfg.IgnoredFlags, s.sp.name)
 		}
 	}
+	// Cairn's own: the DNS server --discovery-srv asks (tests, split DNS).
+	cfg.Discovery.SRVResolver, _ = lookupEnv(environ, "CAIRN_DISCOVERY_SRV_RESOLVER")
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return inv, err
