@@ -133,6 +133,14 @@ type Config struct {
 	// absent takes etcd's default. Cairn acts on FastLeaseKeepAlive and
 	// PriorityRequest (and AllAlpha, AllBeta); it accepts the others.
 	FeatureGates map[string]bool
+	// CorruptCheckTime is how often the leader compares its HashKV with the
+	// other members' (etcd --corrupt-check-time); 0, the default, never.
+	// With FeatureGates InitialCorruptCheck a restarting member compares
+	// before it serves; with CompactHashCheck the leader compares the
+	// hashes of compactions every CompactHashCheckTime (etcd
+	// --compact-hash-check-time, default 1 minute). See server/corrupt.go.
+	CorruptCheckTime     time.Duration
+	CompactHashCheckTime time.Duration
 	// TLS of the client, peer and metrics listeners and of connections to
 	// peers: see tls.go.
 	TLSConfig
@@ -245,6 +253,9 @@ func (c *Config) EnsureDefaults() {
 	if c.WatchProgressNotifyInterval == 0 {
 		c.WatchProgressNotifyInterval = 10 * time.Minute
 	}
+	if c.CompactHashCheckTime == 0 {
+		c.CompactHashCheckTime = time.Minute
+	}
 	if c.Metrics == "" {
 		c.Metrics = MetricsBasic
 	}
@@ -272,6 +283,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ElectionMs < 5*c.HeartbeatMs {
 		return fmt.Errorf("--election-timeout[%vms] should be at least as 5 times as --heartbeat-interval[%vms]", c.ElectionMs, c.HeartbeatMs)
+	}
+	if c.CompactHashCheckTime < 0 { // as etcd's message
+		return fmt.Errorf("--compact-hash-check-time must be >0 (set to %v)", c.CompactHashCheckTime)
+	}
+	if c.CorruptCheckTime < 0 {
+		return fmt.Errorf("--corrupt-check-time must not be negative (set to %v)", c.CorruptCheckTime)
 	}
 	if c.WatchProgressNotifyInterval < 100*time.Millisecond {
 		return fmt.Errorf("--watch-progress-notify-interval: %v is below the minimum of 100ms", c.WatchProgressNotifyInterval)

@@ -125,12 +125,18 @@ func (s *Server) start() error {
 		ElectionTicks:           s.cfg.electionTicks(),
 		NoSync:                  s.cfg.UnsafeNoFsync,
 		FeatureGates:            s.cfg.FeatureGates,
+		CorruptCheckTime:        s.cfg.CorruptCheckTime,
+		CompactHashCheckTime:    s.cfg.CompactHashCheckTime,
 		WALDir:                  s.cfg.WALDir,
 		MaxWALs:                 s.cfg.maxWALs(),
 		PeerTLS:                 s.tls.peerDial,
 		Logger:                  s.lg,
 	})
 	if err != nil {
+		return err
+	}
+	// Before any listener serves (etcd checks before it serves peers or clients).
+	if err := s.member.InitialCorruptCheck(); err != nil {
 		return err
 	}
 	s.grpc = api.NewServer(s.member, api.Options{MaxRequestBytes: s.cfg.MaxRequestBytes, MaxTxnOps: s.cfg.MaxTxnOps,

@@ -25,8 +25,9 @@ type health struct {
 // handleHealth serves /health as etcd does (etcdhttp/health.go): GET only;
 // the leader check (skipped with ?serializable=true), then a one-key read,
 // linearizable unless ?serializable=true. 200 with the JSON on success,
-// 503 with it (as text, like http.Error) on failure. ?exclude=<ALARM> is
-// accepted; Cairn raises no alarms.
+// 503 with it (as text, like http.Error) on failure. Before both, an
+// active alarm not named in ?exclude=<ALARM> fails it ("ALARM NOSPACE",
+// "ALARM CORRUPT").
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
@@ -34,7 +35,10 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	serializable := r.URL.Query().Get("serializable") == "true"
-	h := s.checkHealth(r.Context(), serializable)
+	h := s.checkAlarms(r.URL.Query()["exclude"])
+	if h.Health == "true" {
+		h = s.checkHealth(r.Context(), serializable)
+	}
 	s.member.ReportHealth(h.Health == "true")
 	d, _ := json.Marshal(h)
 	if h.Health != "true" {
@@ -43,6 +47,25 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(d)
+}
+
+// checkAlarms fails /health while an alarm is active whose type is not in
+// excluded (?exclude=NOSPACE...), as etcd's checkAlarms.
+func (s *Server) checkAlarms(excluded []string) health {
+	for _, a := range s.member.Alarms() {
+		if slices.Contains(excluded, a.Alarm.String()) {
+			continue
+		}
+		switch a.Alarm {
+		case pb.AlarmType_NOSPACE:
+			return health{Health: "false", Reason: "ALARM NOSPACE"}
+		case pb.AlarmType_CORRUPT:
+			return health{Health: "false", Reason: "ALARM CORRUPT"}
+		default:
+			return health{Health: "false", Reason: "ALARM UNKNOWN"}
+		}
+	}
+	return health{Health: "true"}
 }
 
 func (s *Server) checkHealth(ctx context.Context, serializable bool) health {
@@ -70,15 +93,22 @@ type check struct {
 
 // livezChecks and readyzChecks are etcd 3.6's: /livez passes while the
 // member serves local reads; /readyz also needs a linearizable read (a
-// leader) and a voting member. data_corruption passes: Cairn raises no
-// corruption alarm.
+// leader) and a voting member; data_corruption fails while a CORRUPT alarm
+// is active (see server/corrupt.go).
 func (s *Server) livezChecks() []check {
 	return []check{{"serializable_read", func(ctx context.Context) error { return s.readCheck(ctx, true) }}}
 }
 
 func (s *Server) readyzChecks() []check {
 	return []check{
-		{"data_corruption", func(context.Context) error { return nil }},
+		{"data_corruption", func(context.Context) error {
+			for _, a := range s.member.Alarms() {
+				if a.Alarm == pb.AlarmType_CORRUPT {
+					return fmt.Errorf("alarm activated: %s", a.Alarm)
+				}
+			}
+			return nil
+		}},
 		{"linearizable_read", func(ctx context.Context) error { return s.readCheck(ctx, false) }},
 		{"non_learner", func(context.Context) error {
 			if s.member.IsLearner() {

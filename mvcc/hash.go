@@ -50,6 +50,17 @@ func (s *Store) HashKV(ctx context.Context, rev int64) (KVHash, error) {
 	return KVHash{Hash: hash, CompactRevision: rt.compactRev, Revision: hashRev}, nil
 }
 
+// CompactionHashes are the hashes the last compactions computed (at most
+// 10, as etcd's HashStorage.Hashes), oldest first, for the leader's compact
+// hash check: a member answers HashKV at one of their revisions with the
+// same hash and CompactRevision, so members that compacted the same history
+// agree.
+func (s *Store) CompactionHashes() []KVHash {
+	s.hashes.Lock()
+	defer s.hashes.Unlock()
+	return append([]KVHash(nil), s.hashes.list...)
+}
+
 // recordCompactionHash remembers the hash a compaction computed.
 func (s *Store) recordCompactionHash(h KVHash) {
 	s.hashes.Lock()

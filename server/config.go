@@ -56,6 +56,12 @@ type Config struct {
 	// FeatureGates are etcd's --feature-gates settings by gate name (see
 	// FeatureGates); a gate absent takes etcd 3.7.4's default.
 	FeatureGates map[string]bool
+	// CorruptCheckTime is how often the leader compares the members'
+	// HashKV (etcd --corrupt-check-time); 0: never. CompactHashCheckTime
+	// is how often it compares the hashes of compactions, with the
+	// CompactHashCheck gate (0: 1 minute). See corrupt.go.
+	CorruptCheckTime     time.Duration
+	CompactHashCheckTime time.Duration
 	// WALDir is the Raft write-ahead log's directory ("": wal/ in Dir);
 	// MaxWALs how many released segment files it keeps (0: all).
 	WALDir  string

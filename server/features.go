@@ -18,6 +18,13 @@ const (
 	// twice that, where other proposals already fail with "too many
 	// requests", so expired leases keep going away under overload.
 	PriorityRequest = "PriorityRequest"
+	// InitialCorruptCheck (Alpha, off): a restarting member compares its
+	// HashKV with the other members' before it serves, and refuses to
+	// start on a mismatch (see Member.InitialCorruptCheck).
+	InitialCorruptCheck = "InitialCorruptCheck"
+	// CompactHashCheck (Alpha, off): the leader compares the hashes the
+	// members computed at the same compactions, every CompactHashCheckTime.
+	CompactHashCheck = "CompactHashCheck"
 
 	// AllAlpha and AllBeta set every gate of their stage that is not named
 	// itself (etcd's pkg/featuregate).
@@ -41,9 +48,9 @@ type FeatureSpec struct {
 var FeatureGates = map[string]FeatureSpec{
 	AllAlpha:                       {Default: false, Stage: "Alpha", Implemented: true},
 	AllBeta:                        {Default: false, Stage: "Beta", Implemented: true},
-	"CompactHashCheck":             {Default: false, Stage: "Alpha"},
+	CompactHashCheck:               {Default: false, Stage: "Alpha", Implemented: true},
 	FastLeaseKeepAlive:             {Default: true, Stage: "Beta", Implemented: true},
-	"InitialCorruptCheck":          {Default: false, Stage: "Alpha"},
+	InitialCorruptCheck:            {Default: false, Stage: "Alpha", Implemented: true},
 	"LeaseCheckpoint":              {Default: false, Stage: "Alpha"},
 	"LeaseCheckpointPersist":       {Default: false, Stage: "Alpha"},
 	PriorityRequest:                {Default: false, Stage: "Alpha", Implemented: true},

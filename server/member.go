@@ -60,6 +60,10 @@ type Member struct {
 	// defragMu: Defragment holds it for reading, Close for writing before
 	// the engine closes (Pebble panics on a compaction of a closed DB).
 	defragMu sync.RWMutex
+	// restarted is set when the member started on a data dir that already
+	// belonged to the cluster (etcd's memberInitialized): only then does
+	// the initial corruption check run.
+	restarted bool
 	// compactor runs --auto-compaction-*; nil when it is off.
 	compactor *compactor.Compactor
 	metrics   *metrics
@@ -153,6 +157,7 @@ func (m *Member) start() error {
 	} else if err != nil {
 		return err
 	} else {
+		m.restarted = true
 		m.lg.Info("restarting member", "cluster-id", fmt.Sprintf("%x", cluster.ID), "member-id", fmt.Sprintf("%x", cluster.LocalID))
 	}
 	m.cluster = cluster
@@ -209,6 +214,7 @@ func (m *Member) start() error {
 		Removed:         func() { m.fail(ErrMemberRemoved) },
 		IsLeaseNotFound: func(err error) bool { return errors.Is(err, lease.ErrLeaseNotFound) },
 		Snapshot:        m.receiveSnapshot,
+		HashKV:          m.HashKV,
 		SentBytes:       m.metrics.sentBytes,
 		ReceivedBytes:   m.metrics.receivedBytes,
 		ClusterID:       cluster.ID,
@@ -250,6 +256,7 @@ func (m *Member) start() error {
 	go m.readLoop()
 	go m.publishLoop()
 	m.duties.Start()
+	m.startCorruptChecks()
 	return m.startCompactor()
 }
 

@@ -49,6 +49,8 @@ var serviceDesc = grpc.ServiceDesc{
 		{MethodName: "LeaseTimeToLive", Handler: leaseTTLHandler},
 		{MethodName: "LeaseLeases", Handler: leaseLeasesHandler},
 		{MethodName: "Bootstrap", Handler: bootstrapHandler},
+		{MethodName: "HashKV", Handler: hashKVHandler},
+		{MethodName: "ReportCorrupt", Handler: reportCorruptHandler},
 	},
 }
 

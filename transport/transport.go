@@ -25,6 +25,13 @@ type Handlers struct {
 	LeaseTimeToLive func(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error)
 	LeaseLeases     func(ctx context.Context) (*pb.LeaseLeasesResponse, error)
 	IsLeaseNotFound func(error) bool
+	// HashKV answers a peer's HashKV at a revision, for the corruption
+	// checks (etcd serves it on its peer URLs at /members/hashkv).
+	HashKV func(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error)
+	// CorruptReported raises the CORRUPT alarm for member from, which found
+	// its own storage corrupt and is about to stop; it returns once the
+	// alarm is committed.
+	CorruptReported func(ctx context.Context, from uint64) error
 	// Bootstrap describes the cluster to a member joining it (see
 	// FetchBootstrap); the bytes are the member's own encoding.
 	Bootstrap func() ([]byte, error)

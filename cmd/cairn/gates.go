@@ -14,11 +14,25 @@ import (
 // set that Cairn accepts without acting on it in IgnoredFlags, as
 // "feature-gates=Name", so the server logs it.
 func setFeatureGates(c *embed.Config, v parsed) {
-	c.FeatureGates = v.gates
+	if c.FeatureGates == nil {
+		c.FeatureGates = map[string]bool{}
+	}
+	maps.Copy(c.FeatureGates, v.gates) // with any experimental-* switch (setGate)
 	for _, name := range slices.Sorted(maps.Keys(v.gates)) {
 		if !server.FeatureGates[name].Implemented {
 			c.IgnoredFlags = append(c.IgnoredFlags, "feature-gates="+name)
 		}
+	}
+}
+
+// setGate stores an etcd 3.5 experimental switch as the feature gate that
+// replaced it (checkSettings refuses setting both).
+func setGate(name string) func(*embed.Config, parsed) {
+	return func(c *embed.Config, v parsed) {
+		if c.FeatureGates == nil {
+			c.FeatureGates = map[string]bool{}
+		}
+		c.FeatureGates[name] = v.b
 	}
 }
 

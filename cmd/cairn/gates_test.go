@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // etcd 3.7's gates reach the Config; gates Cairn does not act on are
@@ -45,5 +46,32 @@ func TestDeprecationWarnings(t *testing.T) {
 		if !slices.Equal(inv.notices, []string{tc.want}) {
 			t.Errorf("%s: notices got %q, want [%q]", tc.arg, inv.notices, tc.want)
 		}
+	}
+}
+
+// etcd 3.5's experimental corruption-check switches set the gates and
+// intervals that replaced them, alongside other gates, in either order.
+func TestCorruptCheckFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--experimental-initial-corrupt-check", "--feature-gates=LeaseCheckpoint=true,CompactHashCheck=true",
+			"--experimental-corrupt-check-time=3s", "--compact-hash-check-time=2s"},
+		{"--feature-gates=CompactHashCheck=true,LeaseCheckpoint=true", "--experimental-initial-corrupt-check=true",
+			"--corrupt-check-time=3s", "--experimental-compact-hash-check-time=2s"},
+	} {
+		inv := mustParse(t, args, nil)
+		want := map[string]bool{"InitialCorruptCheck": true, "CompactHashCheck": true, "LeaseCheckpoint": true}
+		if !maps.Equal(inv.cfg.FeatureGates, want) {
+			t.Errorf("%q: FeatureGates got %v, want %v", args, inv.cfg.FeatureGates, want)
+		}
+		if inv.cfg.CorruptCheckTime != 3*time.Second || inv.cfg.CompactHashCheckTime != 2*time.Second {
+			t.Errorf("%q: CorruptCheckTime %v, CompactHashCheckTime %v; want 3s, 2s", args, inv.cfg.CorruptCheckTime, inv.cfg.CompactHashCheckTime)
+		}
+		if got := inv.cfg.IgnoredFlags; !slices.Equal(got, []string{"feature-gates=LeaseCheckpoint"}) {
+			t.Errorf("%q: IgnoredFlags got %q, want [feature-gates=LeaseCheckpoint]", args, got)
+		}
+	}
+	if _, err := parseConfig([]string{"--compact-hash-check-time=-1s"}, nil); err == nil ||
+		err.Error() != "--compact-hash-check-time must be >0 (set to -1s)" {
+		t.Errorf("negative --compact-hash-check-time: got %v, want etcd's error", err)
 	}
 }
