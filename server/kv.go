@@ -96,7 +96,8 @@ func (m *Member) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Comp
 	return resp.(*pb.CompactionResponse), nil
 }
 
-// checkQuota refuses writes once storage exceeds --quota-backend-bytes,
+// checkQuota refuses writes once the state's size (dbSize, as etcd's quota
+// uses its backend's Size) exceeds --quota-backend-bytes,
 // or the data dir's file system has less free space than the reserve, and
 // raises the NOSPACE alarm, as etcd's quota check does.
 func (m *Member) checkQuota() error {
@@ -110,12 +111,12 @@ func (m *Member) checkQuota() error {
 // Status is this member's maintenance status, as etcd's StatusResponse.
 func (m *Member) Status() *pb.StatusResponse {
 	st := m.node.Status()
-	size := m.eng.Size()
+	size, inUse := m.eng.Sizes()
 	return &pb.StatusResponse{
 		Header:           m.Header(0),
 		Version:          version.APIVersion,
 		DbSize:           size,
-		DbSizeInUse:      size,
+		DbSizeInUse:      inUse,
 		Leader:           st.Lead,
 		RaftIndex:        st.Commit,
 		RaftTerm:         st.Term,

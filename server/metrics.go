@@ -173,11 +173,11 @@ func (x *metrics) registerState(m *Member) {
 			func() float64 { return float64(m.node.Status().Commit) }),
 		gauge("etcd_server_proposals_applied_total", "The total number of consensus proposals applied.",
 			func() float64 { return float64(m.applied.Get()) }),
-		// Pebble has no free pages: the size in use is the size.
+		// Status's dbSize and dbSizeInUse (storage.Engine.Sizes).
 		gauge("etcd_mvcc_db_total_size_in_bytes", "Total size of the underlying database physically allocated in bytes.",
-			func() float64 { return float64(m.eng.Size()) }),
+			func() float64 { size, _ := m.eng.Sizes(); return float64(size) }),
 		gauge("etcd_mvcc_db_total_size_in_use_in_bytes", "Total size of the underlying database logically in use in bytes.",
-			func() float64 { return float64(m.eng.Size()) }),
+			func() float64 { _, inUse := m.eng.Sizes(); return float64(inUse) }),
 		quota,
 		labeled("etcd_server_id", "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.",
 			"server_id", strconv.FormatUint(m.cluster.LocalID, 16)),

@@ -62,11 +62,11 @@ type Engine struct {
 	corruptOnce sync.Once
 	corruptErr  error
 
-	// size caches the on-disk size: computing it walks Pebble's metrics.
+	// size caches Sizes: computing them walks Pebble's metrics.
 	size struct {
 		sync.Mutex
-		bytes int64
-		at    time.Time
+		bytes, inUse int64
+		at           time.Time
 	}
 }
 
@@ -376,16 +376,46 @@ func (e *Engine) Close() error {
 	return flushErr
 }
 
-// Size is the engine's size on disk in bytes, at most a second old.
+// Size is the state's size in bytes as etcd's dbSize: see Sizes.
 func (e *Engine) Size() int64 {
+	size, _ := e.Sizes()
+	return size
+}
+
+// Sizes are what the state occupies, in bytes, at most a second old, in
+// etcd's two senses (StatusResponse db_size and db_size_in_use, as bbolt's
+// file size and that size less its free pages):
+//
+//   - size: the sstables on disk, live or not yet deleted (obsolete ones
+//     wait for open iterators and snapshots, and for the deletion pacer),
+//     plus the data in Pebble's WAL not yet flushed to an sstable;
+//   - inUse: the live sstables plus the unflushed data: what a full
+//     compaction (Defragment) leaves, give or take the overwritten versions
+//     and tombstones it drops.
+//
+// Neither counts what is not the state's data: Pebble's WAL files beyond
+// their live data (each is preallocated to 110% of a memtable, and up to
+// three more are kept for recycling: about 18 MiB with the default 4 MiB
+// memtable), its MANIFEST and OPTIONS files, the outputs of a compaction in
+// progress, or the Raft log (its own WAL, in wal/). DiskUsage is all of the
+// engine's directory.
+func (e *Engine) Sizes() (size, inUse int64) {
 	e.size.Lock()
 	defer e.size.Unlock()
 	if now := time.Now(); now.Sub(e.size.at) > sizeRefresh {
-		e.size.bytes = int64(e.DB.Metrics().DiskSpaceUsage())
+		m := e.DB.Metrics()
+		live := m.Table.Local.LiveSize + m.BlobFiles.Local.LiveSize + m.WAL.Size
+		e.size.inUse = int64(live)
+		e.size.bytes = int64(live + m.Table.Local.ObsoleteSize + m.Table.Local.ZombieSize +
+			m.BlobFiles.Local.ObsoleteSize + m.BlobFiles.Local.ZombieSize)
 		e.size.at = now
 	}
-	return e.size.bytes
+	return e.size.bytes, e.size.inUse
 }
+
+// DiskUsage is the bytes Pebble's directory takes on disk, everything
+// included (Pebble's DiskSpaceUsage).
+func (e *Engine) DiskUsage() int64 { return int64(e.DB.Metrics().DiskSpaceUsage()) }
 
 // GetCopy returns a copy of the value at key, or nil, false if absent.
 func GetCopy(r pebble.Reader, key []byte) ([]byte, bool, error) {
