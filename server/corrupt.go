@@ -359,3 +359,38 @@ func (m *Member) triggerCorruptAlarm(id uint64) {
 		}
 	}()
 }
+
+// reportCorrupt is called once when Pebble has found this member's own
+// storage corrupt at run time (a block failing its checksum), as the member
+// stops: its Raft node has stopped, so it asks the other members, one
+// after the other, to raise the CORRUPT alarm naming it, until one has it
+// committed (each within the request timeout). The cluster then refuses
+// writes as after a failed hash check, and an operator sees which member
+// to replace. Beyond etcd, whose member panics on a bbolt corruption and
+// leaves the others serving writes.
+func (m *Member) reportCorrupt() {
+	for _, mem := range m.cluster.List() {
+		if mem.ID == m.cluster.LocalID {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.reqTimeout())
+		err := m.transport.ReportCorrupt(ctx, mem.ID)
+		cancel()
+		if err == nil {
+			m.lg.Error("storage corrupt; raised the CORRUPT alarm through a peer", "local-member-id", idString(m.cluster.LocalID),
+				"peer-id", idString(mem.ID))
+			return
+		}
+		m.lg.Warn("cannot raise the CORRUPT alarm through a peer", "peer-id", idString(mem.ID), "error", err.Error())
+	}
+}
+
+// corruptReported raises the CORRUPT alarm for member from, which reported
+// its storage corrupt (see reportCorrupt), and waits until it is applied.
+func (m *Member) corruptReported(ctx context.Context, from uint64) error {
+	m.lg.Error("a member reported its storage corrupt; raising the CORRUPT alarm", "member-id", idString(from))
+	_, err := m.propose(ctx, &pb.InternalRaftRequest{Alarm: &pb.AlarmRequest{
+		Action: pb.AlarmRequest_ACTIVATE, MemberID: from, Alarm: pb.AlarmType_CORRUPT,
+	}})
+	return err
+}

@@ -84,7 +84,10 @@ type Member struct {
 	// refused with ErrStopped at once.
 	dead     chan struct{}
 	deadOnce sync.Once
-	closeOne sync.Once
+	// reportCorruptOnce: a member that finds its storage corrupt asks a
+	// peer once to raise CORRUPT for it (see reportCorrupt).
+	reportCorruptOnce sync.Once
+	closeOne          sync.Once
 }
 
 // New opens the data directory, bootstraps or restores the member, and
@@ -215,6 +218,7 @@ func (m *Member) start() error {
 		IsLeaseNotFound: func(err error) bool { return errors.Is(err, lease.ErrLeaseNotFound) },
 		Snapshot:        m.receiveSnapshot,
 		HashKV:          m.HashKV,
+		CorruptReported: m.corruptReported,
 		SentBytes:       m.metrics.sentBytes,
 		ReceivedBytes:   m.metrics.receivedBytes,
 		ClusterID:       cluster.ID,
@@ -299,6 +303,9 @@ func (m *Member) Close() error {
 func (m *Member) fail(err error) {
 	m.lg.Error("member failed", "error", err)
 	m.deadOnce.Do(func() { close(m.dead) })
+	if m.eng.CorruptionErr() != nil {
+		m.reportCorruptOnce.Do(m.reportCorrupt)
+	}
 	select {
 	case m.failed <- err:
 	default:

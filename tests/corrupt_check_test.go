@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -312,7 +314,7 @@ func expectNoAlarm(t *testing.T, cli *clientv3.Client) {
 }
 
 // waitCorruptAlarm waits until the CORRUPT alarm names member id and only
-// it, then checks what a client sees on every member: writes refused with
+// it, then checks what a client sees on every member (nil: stopped): writes refused with
 // etcd's error, reads served, the alarm in Status.
 func waitCorruptAlarm(t *testing.T, cli *clientv3.Client, ms []*clusterMember, id uint64) {
 	t.Helper()
@@ -331,6 +333,9 @@ func waitCorruptAlarm(t *testing.T, cli *clientv3.Client, ms []*clusterMember, i
 	})
 	statusErr := fmt.Sprintf("memberID:%d alarm:CORRUPT", id)
 	for _, m := range ms {
+		if m == nil {
+			continue // stopped
+		}
 		c := clusterClient(t, m)
 		ctx, cancel := opCtx()
 		_, err := c.Put(ctx, "refused", "v")
@@ -369,4 +374,61 @@ func waitCorruptAlarm(t *testing.T, cli *clientv3.Client, ms []*clusterMember, i
 			}
 		}
 	}
+}
+
+// TestRuntimeStorageCorruption: a member whose Pebble store fails a block
+// checksum while it serves stops (as before) and, on its way out, has a
+// peer raise the CORRUPT alarm naming it, so the cluster refuses writes
+// instead of going on without a word (etcd's member panics on a corrupt
+// bbolt file and the others go on).
+func TestRuntimeStorageCorruption(t *testing.T) {
+	ms, initial, procs, cli := startCorruptCluster(t)
+	loadCorruptCluster(t, cli, ms)
+	// 8 MiB of random 4 KiB values: at least one flush to an sstable.
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 18))
+	var rev int64
+	for i := range 2048 {
+		ctx, cancel := opCtx()
+		resp, err := cli.Put(ctx, fmt.Sprintf("big/%04d", i), string(randomBytes(rng, 4096)))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev = resp.Header.Revision
+	}
+	victim := followerOf(t, ms)
+	id := memberID(t, ms[victim])
+	procs[victim].stop(t)
+	t.Logf("damage: %s", corruptSSTable(t, ms[victim].dataDir, rng))
+	procs[victim] = ms[victim].start(t, initial)
+	waitReady(t, procs[victim])
+
+	// Every value, from the latest records and from the versions.
+	vc := clusterClient(t, ms[victim])
+	failed := false
+	for _, opts := range [][]clientv3.OpOption{{}, {clientv3.WithRev(rev - 1)}} {
+		ctx, cancel := opCtx()
+		_, err := vc.Get(ctx, "big/", append(opts, clientv3.WithPrefix(), clientv3.WithSerializable())...)
+		cancel()
+		failed = failed || err != nil
+	}
+	if !failed {
+		t.Fatalf("reading every value on the damaged member succeeded")
+	}
+	if code := procs[victim].wait(t); code == 0 {
+		t.Fatalf("the damaged member exited with 0; stderr:\n%s", procs[victim].stderr)
+	}
+	if log := procs[victim].stderr.String(); !strings.Contains(log, "raised the CORRUPT alarm through a peer") {
+		t.Fatalf("the damaged member did not report itself; stderr:\n%s", log)
+	}
+	live := slices.Clone(ms)
+	live[victim] = nil
+	var eps []string
+	for _, m := range live {
+		if m != nil {
+			eps = append(eps, m.endpoint())
+		}
+	}
+	cli.SetEndpoints(eps...)
+	waitCorruptAlarm(t, cli, live, id)
 }
