@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,4 +225,47 @@ func FuzzReceive(f *testing.F) {
 			t.Fatalf("stepped %v", m)
 		}
 	})
+}
+
+// HashKV and ReportCorrupt reach the peer's handlers with the caller's
+// authenticated ID; a handler's error comes back with its text (the
+// corruption checks tell ErrCompacted apart by it); a sender from another
+// cluster is refused before any handler runs.
+func TestHashKVAndReportCorrupt(t *testing.T) {
+	var reportedBy atomic.Uint64
+	addr, _ := serveTransport(t, 2, Handlers{Step: func(*raftpb.Message) {}, ClusterID: testClusterID,
+		HashKV: func(_ context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+			if r.Revision == 99 {
+				return nil, errors.New("mvcc: required revision has been compacted")
+			}
+			return &pb.HashKVResponse{Hash: 42, HashRevision: r.Revision}, nil
+		},
+		CorruptReported: func(_ context.Context, from uint64) error { reportedBy.Store(from); return nil },
+	})
+	tr := New(1, Handlers{Step: func(*raftpb.Message) {}, ClusterID: testClusterID}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err := tr.SetPeer(2, []string{"http://" + addr}); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := tr.HashKV(ctx, 2, &pb.HashKVRequest{Revision: 7})
+	if err != nil || resp.Hash != 42 || resp.HashRevision != 7 {
+		t.Fatalf("HashKV: %v, %v; want hash 42 at revision 7", resp, err)
+	}
+	if _, err := tr.HashKV(ctx, 2, &pb.HashKVRequest{Revision: 99}); status.Convert(err).Message() != "mvcc: required revision has been compacted" {
+		t.Fatalf("HashKV of a compacted revision: %v, want the handler's error text", err)
+	}
+	if err := tr.ReportCorrupt(ctx, 2); err != nil || reportedBy.Load() != 1 {
+		t.Fatalf("ReportCorrupt: %v, reported by %x; want member 1", err, reportedBy.Load())
+	}
+	foreign := New(1, Handlers{Step: func(*raftpb.Message) {}, ClusterID: 0xbad}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err := foreign.SetPeer(2, []string{"http://" + addr}); err != nil {
+		t.Fatal(err)
+	}
+	defer foreign.Close()
+	reportedBy.Store(0)
+	if err := foreign.ReportCorrupt(ctx, 2); status.Code(err) != codes.FailedPrecondition || reportedBy.Load() != 0 {
+		t.Fatalf("ReportCorrupt from another cluster: %v (handler ran for %x), want FailedPrecondition", err, reportedBy.Load())
+	}
 }
