@@ -130,8 +130,9 @@ type Config struct {
 
 	// FeatureGates are etcd 3.7's server feature gates (etcd
 	// --feature-gates) by name, as server.FeatureGates lists them; a gate
-	// absent takes etcd's default. Cairn acts on FastLeaseKeepAlive and
-	// PriorityRequest (and AllAlpha, AllBeta); it accepts the others.
+	// absent takes etcd's default. Cairn acts on FastLeaseKeepAlive,
+	// PriorityRequest, InitialCorruptCheck and CompactHashCheck (and
+	// AllAlpha, AllBeta); it accepts the others.
 	FeatureGates map[string]bool
 	// CorruptCheckTime is how often the leader compares its HashKV with the
 	// other members' (etcd --corrupt-check-time); 0, the default, never.
