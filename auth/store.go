@@ -283,8 +283,20 @@ func (s *Store) Authenticate(name, prefix string, index uint64) (string, error) 
 	if s.tokens == nil {
 		return "", nil
 	}
-	return s.tokens.Assign(name, rev, prefix, index)
+	tok, err := s.tokens.Assign(name, rev, prefix, index)
+	if err != nil {
+		return "", &AssignError{Err: err}
+	}
+	return tok, nil
 }
+
+// AssignError is the token provider's failure to issue a token (a JWT
+// member with only a public key, say). It is the client's answer, not a
+// failure of the store: its text is the provider's error, as etcd sends.
+type AssignError struct{ Err error }
+
+func (e *AssignError) Error() string { return e.Err.Error() }
+func (e *AssignError) Unwrap() error { return e.Err }
 
 // CheckPassword compares password with user name's bcrypt hash (slow by
 // design: call it off the apply loop) and returns the auth revision the
