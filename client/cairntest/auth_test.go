@@ -142,6 +142,31 @@ func TestWithAuth(t *testing.T) {
 		t.Errorf("watch inside: %+v", wr)
 	}
 
+	// A watch on one key never gets events of others, whatever range
+	// end it sends: an inverted range passes etcd's check (it overlaps
+	// the permission) and must match nothing.
+	if _, err := root.RoleGrantPermission(ctx, "app", "solo", "", clientv3.PermissionType(clientv3.PermRead)); err != nil {
+		t.Fatal(err)
+	}
+	alice = etcdAs(t, s, "alice", "alicepw") // a token at the new auth revision
+	solo := alice.Watch(wctx, "solo", clientv3.WithRange("a"))
+	exact := alice.Watch(wctx, "solo")
+	for _, k := range []string{"b", "solo0", "z", "solo"} {
+		if _, err := root.Put(ctx, k, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if wr := <-exact; len(wr.Events) != 1 || string(wr.Events[0].Kv.Key) != "solo" {
+		t.Errorf("watch of solo: %+v", wr)
+	}
+	select {
+	case wr := <-solo:
+		if len(wr.Events) > 0 || !wr.Canceled {
+			t.Errorf("inverted-range watch got %+v", wr)
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+
 	// Leases: a key alice may not write makes the lease hers no more.
 	l, err := alice.Grant(ctx, 60)
 	if err != nil {
