@@ -9,8 +9,12 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/cairn-kv/cairn/pkg/codec"
+	"github.com/cairn-kv/cairn/server/api/v3concpb"
 )
 
 func etcdAs(t *testing.T, s *Server, user, password string) *clientv3.Client {
@@ -165,6 +169,20 @@ func TestWithAuth(t *testing.T) {
 			t.Errorf("inverted-range watch got %+v", wr)
 		}
 	case <-time.After(300 * time.Millisecond):
+	}
+
+	// Lock runs with the caller's permissions.
+	lock := func(name string) error {
+		lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer lcancel()
+		return alice.ActiveConnection().Invoke(lctx, "/v3lockpb.Lock/Lock", &v3concpb.LockRequest{Name: []byte(name)},
+			new(v3concpb.LockResponse), grpc.ForceCodec(codec.Codec{}))
+	}
+	if err := lock("app/lock"); err != nil {
+		t.Errorf("lock inside: %v", err)
+	}
+	if err := lock("secret-lock"); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("lock outside: %v", err)
 	}
 
 	// Leases: a key alice may not write makes the lease hers no more.
