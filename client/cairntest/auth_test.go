@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/cairn-kv/cairn/client"
 	"github.com/cairn-kv/cairn/pkg/codec"
 	"github.com/cairn-kv/cairn/server/api/v3concpb"
 )
@@ -234,4 +235,57 @@ func TestWithAuth(t *testing.T) {
 	if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal(err)
 	}
+}
+
+// TestAuthClientCertCN: with --client-cert-auth and auth enabled, a
+// request without a token is made by the user its certificate's CN names
+// (etcd's AuthInfoFromTLS); a token wins over the certificate.
+func TestAuthClientCertCN(t *testing.T) {
+	s := Start(t, WithTLS(), WithAuth("rootpw"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	root := s.EtcdClient(t)
+	if _, err := root.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	pki := s.PKI()
+	as := func(pair string) *clientv3.Client {
+		cfg := s.Config()
+		cfg.Username, cfg.Password = "", ""
+		switch pair {
+		case "root":
+			cfg.Cert, cfg.Key = pki.Root.Cert, pki.Root.Key
+		case "client":
+			cfg.Cert, cfg.Key = pki.Client.Cert, pki.Client.Key
+		}
+		c, err := client.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c.Etcd()
+	}
+	byRootCN := as("root")
+	if r, err := byRootCN.Get(ctx, "k"); err != nil || len(r.Kvs) != 1 {
+		t.Errorf("get as CN root: %v %v", r, err)
+	}
+	if _, err := byRootCN.UserList(ctx); err != nil {
+		t.Errorf("UserList as CN root: %v", err)
+	}
+	byClientCN := as("client") // no user "client"
+	_, err := byClientCN.Get(ctx, "k")
+	wantErr(t, "get as CN client", err, rpctypes.ErrGRPCPermissionDenied)
+	if _, err := root.UserAdd(ctx, "client", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.UserGrantRole(ctx, "client", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := byClientCN.Get(ctx, "k"); err != nil {
+		t.Errorf("get as CN client with role root: %v", err)
+	}
+	// A bad token is refused even with a good certificate.
+	bad := metadata.AppendToOutgoingContext(ctx, "token", "nope.1")
+	_, err = byRootCN.Get(bad, "k")
+	wantErr(t, "bad token over CN root", err, rpctypes.ErrGRPCInvalidAuthToken)
 }
