@@ -14,11 +14,12 @@ import (
 	"github.com/cairn-kv/cairn/pkg/authtoken"
 )
 
-// bcryptRestFactor is how long a bcrypt slot stays taken after each hash
-// or comparison, as a multiple of the time it took: bcrypt is expensive by
-// design, and a burst of Authenticate calls (wrong passwords, say) must
-// not take the CPU from other clients' requests. With factor 3 the
-// bcrypt work of a member uses at most a quarter of each slot's core.
+// bcryptRestFactor is how long a bcrypt slot stays taken after a failed
+// password comparison, as a multiple of the time it took: bcrypt is
+// expensive by design, and a flood of Authenticate calls with wrong
+// passwords must not take the CPU from other clients' requests. With
+// factor 3, failing comparisons use at most a quarter of each slot's
+// core; successful ones and hashing do not rest.
 const bcryptRestFactor = 3
 
 type authCtxKey struct{}
@@ -88,9 +89,10 @@ func (m *Member) LeaseKeys(id int64) ([][]byte, bool, error) {
 }
 
 // bcryptSlot runs fn (a bcrypt hash or comparison) in one of the member's
-// few bcrypt slots, waiting for one as long as ctx allows, and keeps the
-// slot resting bcryptRestFactor times fn's duration afterwards.
-func (m *Member) bcryptSlot(ctx context.Context, fn func()) error {
+// few bcrypt slots, waiting for one as long as ctx allows; when fn
+// reports a failure, the slot rests bcryptRestFactor times fn's duration
+// before the next use.
+func (m *Member) bcryptSlot(ctx context.Context, fn func() (failed bool)) error {
 	select {
 	case m.bcryptSem <- struct{}{}:
 	case <-ctx.Done():
@@ -99,7 +101,10 @@ func (m *Member) bcryptSlot(ctx context.Context, fn func()) error {
 		return ErrStopped
 	}
 	start := time.Now()
-	fn()
+	if !fn() {
+		<-m.bcryptSem
+		return nil
+	}
 	rest := time.Since(start) * bcryptRestFactor
 	go func() {
 		t := time.NewTimer(rest)
@@ -116,7 +121,10 @@ func (m *Member) bcryptSlot(ctx context.Context, fn func()) error {
 func (m *Member) hashPassword(ctx context.Context, password string) (string, error) {
 	var h []byte
 	var err error
-	if serr := m.bcryptSlot(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(password), m.cfg.bcryptCost()) }); serr != nil {
+	if serr := m.bcryptSlot(ctx, func() bool {
+		h, err = bcrypt.GenerateFromPassword([]byte(password), m.cfg.bcryptCost())
+		return false
+	}); serr != nil {
 		return "", serr
 	}
 	if err != nil {
@@ -169,7 +177,10 @@ func (m *Member) Authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*
 		if !m.auth.IsAuthEnabled() {
 			return nil, auth.ErrAuthNotEnabled
 		}
-		if serr := m.bcryptSlot(ctx, func() { rev, err = m.auth.CheckPassword(r.Name, r.Password) }); serr != nil {
+		if serr := m.bcryptSlot(ctx, func() bool {
+			rev, err = m.auth.CheckPassword(r.Name, r.Password)
+			return err != nil
+		}); serr != nil {
 			return nil, serr
 		}
 		if err != nil {

@@ -289,3 +289,31 @@ func TestAuthClientCertCN(t *testing.T) {
 	_, err = byRootCN.Get(bad, "k")
 	wantErr(t, "bad token over CN root", err, rpctypes.ErrGRPCInvalidAuthToken)
 }
+
+// TestAuthSDKConnectionString: the SDK authenticates from a connection
+// string's Username and Password, and a wrong password fails New with
+// etcd's error.
+func TestAuthSDKConnectionString(t *testing.T) {
+	s := Start(t, WithAuth(`p,"w`))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg, err := client.ParseConnectionString(`Server=` + s.Endpoints()[0] + `,Username=root,Password="p,""w"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Etcd().Put(ctx, "k", "v"); err != nil {
+		t.Errorf("put as root: %v", err)
+	}
+	cfg.Password = "wrong"
+	if c2, err := client.New(cfg); err == nil {
+		c2.Close()
+		t.Errorf("New with a wrong password succeeded")
+	} else if !strings.Contains(err.Error(), "authentication failed") {
+		t.Errorf("New with a wrong password: %v", err)
+	}
+}
