@@ -235,3 +235,18 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestAuthTokenSpecRefused: a malformed --auth-token stops start-up with
+// etcd's error, before the member serves.
+func TestAuthTokenSpecRefused(t *testing.T) {
+	for _, spec := range []string{"bogus", "jwt,sign-method=RS256,priv-key=/nonexistent,pub-key=/nonexistent", "simple,a"} {
+		m := newMember(t, "--auth-token="+spec)
+		p := startCairn(t, m.args()...)
+		if code := p.wait(t); code == 0 {
+			t.Errorf("--auth-token=%s: exit 0", spec)
+		}
+		if !strings.Contains(p.stderr.String(), "auth: invalid auth options") {
+			t.Errorf("--auth-token=%s: stderr lacks etcd's error:\n%s", spec, p.stderr)
+		}
+	}
+}
