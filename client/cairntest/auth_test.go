@@ -214,6 +214,8 @@ func TestWithAuth(t *testing.T) {
 	wantErr(t, "anonymous get", err, rpctypes.ErrGRPCUserEmpty)
 	_, err = anon.Put(ctx, "app/1", "x")
 	wantErr(t, "anonymous put", err, rpctypes.ErrGRPCUserEmpty)
+	_, err = anon.MemberList(ctx)
+	wantErr(t, "anonymous member list", err, rpctypes.ErrGRPCUserEmpty)
 	if st, err := anon.AuthStatus(ctx); err != nil || !st.Enabled {
 		t.Errorf("anonymous AuthStatus: %v %v", st, err)
 	}

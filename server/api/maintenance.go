@@ -153,7 +153,8 @@ func (s *maintenanceServer) Downgrade(ctx context.Context, r *pb.DowngradeReques
 }
 
 // clusterServer is etcd's Cluster service: while auth is enabled,
-// changing membership needs role root; MemberList needs nothing (etcd).
+// changing membership needs role root, MemberList a caller (etcd 3.7's
+// requireAuthInfo).
 type clusterServer struct {
 	pb.UnimplementedClusterServer
 	m Maintenance
@@ -176,6 +177,9 @@ func toPBMembers(members []membership.Member) []*pb.Member {
 }
 
 func (s *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
+	if err := s.x.requireAuthInfo(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	return &pb.MemberListResponse{Header: s.header(), Members: toPBMembers(s.m.Members())}, nil
 }
 
