@@ -22,6 +22,11 @@ import (
 // core; successful ones and hashing do not rest.
 const bcryptRestFactor = 3
 
+// maxBcryptWaiters bounds the calls waiting for a bcrypt slot; more fail
+// at once with ErrTooManyRequests, so a flood of logins holds bounded
+// memory.
+const maxBcryptWaiters = 4096
+
 type authCtxKey struct{}
 
 // WithAuthInfo returns ctx carrying the caller ai (nil: none). Proposals
@@ -89,10 +94,16 @@ func (m *Member) LeaseKeys(id int64) ([][]byte, bool, error) {
 }
 
 // bcryptSlot runs fn (a bcrypt hash or comparison) in one of the member's
-// few bcrypt slots, waiting for one as long as ctx allows; when fn
+// few bcrypt slots, waiting for one as long as ctx allows (ErrTooManyRequests
+// when maxBcryptWaiters calls wait already); when fn
 // reports a failure, the slot rests bcryptRestFactor times fn's duration
 // before the next use.
 func (m *Member) bcryptSlot(ctx context.Context, fn func() (failed bool)) error {
+	if m.bcryptWaiters.Add(1) > maxBcryptWaiters {
+		m.bcryptWaiters.Add(-1)
+		return ErrTooManyRequests
+	}
+	defer m.bcryptWaiters.Add(-1)
 	select {
 	case m.bcryptSem <- struct{}{}:
 	case <-ctx.Done():

@@ -23,8 +23,8 @@ import (
 	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
-	"github.com/cairn-kv/cairn/pkg/clock"
 	"github.com/cairn-kv/cairn/pkg/authtoken"
+	"github.com/cairn-kv/cairn/pkg/clock"
 	"github.com/cairn-kv/cairn/pkg/wait"
 	"github.com/cairn-kv/cairn/raftnode"
 	"github.com/cairn-kv/cairn/server/compactor"
@@ -59,6 +59,8 @@ type Member struct {
 	auth      *auth.Store
 	tokens    authtoken.Provider
 	bcryptSem chan struct{}
+	// bcryptWaiters counts the calls in bcryptSlot.
+	bcryptWaiters atomic.Int64
 	// alarms are the cluster's active alarms; raisingNoSpace is set while
 	// this member proposes its NOSPACE alarm.
 	alarms         *alarm.Store
