@@ -225,6 +225,16 @@ func TestWithAuth(t *testing.T) {
 	bad := metadata.AppendToOutgoingContext(ctx, "token", "nope.1")
 	_, err = anon.Get(bad, "app/1")
 	wantErr(t, "bad token", err, rpctypes.ErrGRPCInvalidAuthToken)
+	// The HTTP gateway's header: "authorization", with or without "Bearer ".
+	ar, err := anon.Authenticate(ctx, "alice", "alicepw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{ar.Token, "Bearer " + ar.Token} {
+		if _, err := anon.Get(metadata.AppendToOutgoingContext(ctx, "authorization", v), "app/1"); err != nil {
+			t.Errorf("authorization %q: %v", v[:min(len(v), 10)], err)
+		}
+	}
 
 	// Restart: users, roles and enabled survive; old simple tokens do not.
 	s.Restart(t)
