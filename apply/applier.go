@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairn-kv/cairn/auth"
 	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
 	"github.com/cairn-kv/cairn/storage"
@@ -39,6 +40,10 @@ type Applier struct {
 	// --max-learners; 0: DefaultMaxLearners). It must be the same on every
 	// member, or they could decide a change differently.
 	MaxLearners int
+	// Auth, if set, is the auth state: write requests are checked against
+	// the caller their header names, and Auth service requests change or
+	// read it. Set it before the first Apply.
+	Auth *auth.Store
 
 	kv      *mvcc.Store
 	lessor  Lessor
@@ -119,7 +124,7 @@ func (a *Applier) Apply(entries []*raftpb.Entry) (*Applied, error) {
 			wb.Abort()
 			return nil, fmt.Errorf("apply: entry %d: %w", e.GetIndex(), err)
 		}
-		res := a.applyRequest(ctx, wb, req)
+		res := a.applyRequest(ctx, wb, req, e.GetIndex())
 		if err := asStorageError(requestName(req), res.Err); err != nil {
 			wb.Abort()
 			return nil, fmt.Errorf("apply: entry %d: %w", e.GetIndex(), err)
@@ -153,9 +158,18 @@ func (a *Applier) commit(wb *mvcc.Batch) error {
 	return a.WrapCommit(func() error { return a.kv.Commit(wb) })
 }
 
-func (a *Applier) applyRequest(ctx context.Context, wb *mvcc.Batch, req *pb.InternalRaftRequest) Result {
+func (a *Applier) applyRequest(ctx context.Context, wb *mvcc.Batch, req *pb.InternalRaftRequest, index uint64) Result {
 	if err := a.checkAlarms(req); err != nil {
 		return Result{Err: err}
+	}
+	if a.Auth != nil {
+		ai := authInfo(req)
+		if isAuthRequest(req) {
+			return a.applyAuth(wb, req, ai, index)
+		}
+		if err := a.checkWriteAuth(wb.Pebble(), req, ai); err != nil {
+			return Result{Err: err}
+		}
 	}
 	switch {
 	case req.Alarm != nil:
@@ -218,6 +232,8 @@ func requestName(req *pb.InternalRaftRequest) string {
 		return "lease checkpoint"
 	case req.ClusterMemberAttrSet != nil:
 		return "member attributes"
+	case isAuthRequest(req):
+		return "auth"
 	}
 	return "request"
 }

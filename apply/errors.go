@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cairn-kv/cairn/auth"
 	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
@@ -35,6 +36,12 @@ var requestErrors = []error{
 	mvcc.ErrCompacted, mvcc.ErrFutureRev,
 	lease.ErrLeaseNotFound, lease.ErrLeaseExists, lease.ErrLeaseTTLTooLarge,
 	membership.ErrMemberNotFound,
+	auth.ErrRootUserNotExist, auth.ErrRootRoleNotExist, auth.ErrUserAlreadyExist,
+	auth.ErrUserEmpty, auth.ErrUserNotFound, auth.ErrRoleAlreadyExist, auth.ErrRoleNotFound,
+	auth.ErrRoleEmpty, auth.ErrPermissionNotGiven, auth.ErrRoleNotGranted,
+	auth.ErrPermissionNotGranted, auth.ErrInvalidAuthMgmt, auth.ErrAuthFailed,
+	auth.ErrNoPasswordUser, auth.ErrPermissionDenied, auth.ErrAuthNotEnabled,
+	auth.ErrAuthOldRevision, auth.ErrInvalidAuthToken,
 }
 
 // asStorageError returns nil if err is nil or a request error, else err as
@@ -46,6 +53,10 @@ func asStorageError(op string, err error) error {
 	var se *StorageError
 	if errors.As(err, &se) {
 		return se
+	}
+	var ae *auth.AssignError
+	if errors.As(err, &ae) {
+		return nil
 	}
 	for _, re := range requestErrors {
 		if errors.Is(err, re) {

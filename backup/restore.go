@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,10 +14,12 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+	"go.etcd.io/etcd/api/v3/authpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairn-kv/cairn/auth"
 	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
@@ -189,6 +192,9 @@ func Restore(cfg RestoreConfig) (info RestoreInfo, err error) {
 	}); err != nil {
 		return info, fmt.Errorf("restore lease attachments: %w", err)
 	}
+	if err := src.View(func(tx *bolt.Tx) error { return readAuth(tx, b) }); err != nil {
+		return info, fmt.Errorf("restore auth: %w", err)
+	}
 	cluster, err := membership.Bootstrap(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name)
 	if err != nil {
 		return info, err
@@ -295,4 +301,44 @@ func removeContents(dir string, created bool) {
 	for _, e := range entries {
 		_ = os.RemoveAll(dir + string(os.PathSeparator) + e.Name())
 	}
+}
+
+// readAuth imports etcd's auth, authUsers and authRoles buckets into b:
+// whether auth is enabled, the auth revision (first 8 bytes, big-endian)
+// and every user and role.
+func readAuth(tx *bolt.Tx, b *pebble.Batch) error {
+	st := &auth.State{Revision: 1}
+	if ab := tx.Bucket(bucketAuth); ab != nil {
+		st.Enabled = bytes.Equal(ab.Get([]byte("authEnabled")), []byte{1})
+		if v := ab.Get([]byte("authRevision")); len(v) >= 8 {
+			st.Revision = binary.BigEndian.Uint64(v[:8])
+		}
+	}
+	if ub := tx.Bucket(bucketAuthUsers); ub != nil {
+		if err := ub.ForEach(func(k, v []byte) error {
+			u := &authpb.User{}
+			if err := proto.Unmarshal(v, u); err != nil {
+				return fmt.Errorf("user %q: %w", k, err)
+			}
+			u.Name = bytes.Clone(k)
+			st.Users = append(st.Users, u)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if rb := tx.Bucket(bucketAuthRoles); rb != nil {
+		if err := rb.ForEach(func(k, v []byte) error {
+			r := &authpb.Role{}
+			if err := proto.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("role %q: %w", k, err)
+			}
+			r.Name = bytes.Clone(k)
+			st.Roles = append(st.Roles, r)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return auth.Import(b, st)
 }

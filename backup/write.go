@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairn-kv/cairn/auth"
 	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
@@ -300,15 +301,51 @@ func writeSmallBuckets(tx *bolt.Tx, src Source, meta mvcc.ExportMeta, leases []l
 		}
 	}
 
+	return writeAuth(tx, src.State)
+}
+
+// writeAuth writes the auth state as etcd's schema does: auth
+// "authEnabled" (one byte), "authRevision" (big-endian), authUsers and
+// authRoles by name (authpb protobufs).
+func writeAuth(tx *bolt.Tx, state pebble.Reader) error {
+	st, err := auth.Export(state)
+	if err != nil {
+		return err
+	}
 	ab := tx.Bucket(bucketAuth)
-	if err := put(ab, "authEnabled", []byte{0}); err != nil {
+	enabled := byte(0)
+	if st.Enabled {
+		enabled = 1
+	}
+	if err := ab.Put([]byte("authEnabled"), []byte{enabled}); err != nil {
 		return err
 	}
 	// etcd stores the auth revision in a 17-byte slice, the first 8 bytes
 	// big-endian (schema.UnsafeSaveAuthRevision).
 	authRev := make([]byte, 17)
-	binary.BigEndian.PutUint64(authRev, 1)
-	return put(ab, "authRevision", authRev)
+	binary.BigEndian.PutUint64(authRev, st.Revision)
+	if err := ab.Put([]byte("authRevision"), authRev); err != nil {
+		return err
+	}
+	for _, u := range st.Users {
+		v, err := proto.Marshal(u)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketAuthUsers).Put(u.Name, v); err != nil {
+			return err
+		}
+	}
+	for _, r := range st.Roles {
+		v, err := proto.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketAuthRoles).Put(r.Name, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // confStateJSON is raftpb.ConfState as etcd stores it in meta "confState"

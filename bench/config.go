@@ -53,6 +53,9 @@ type Config struct {
 	// client certificate and its key (--cacert, --cert, --key, as etcd's tool); any of
 	// them connects with TLS.
 	CACert, Cert, CertKey string
+	// User is "name:password" (--user, as etcd's benchmark tool): every
+	// connection authenticates as that user. Empty: no auth.
+	User string
 
 	// Command is one of Commands.
 	Command string

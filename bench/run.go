@@ -81,12 +81,15 @@ func dial(ctx context.Context, cfg Config, endpoint string) (*clientv3.Client, e
 		}
 		tlsCfg = mk()
 	}
+	user, password, _ := strings.Cut(cfg.User, ":")
 	c, err := clientv3.New(clientv3.Config{
 		TLS:         tlsCfg,
 		Endpoints:   []string{endpoint},
 		DialTimeout: cfg.DialTimeout,
 		Logger:      zap.NewNop(),
 		Context:     ctx,
+		Username:    user,
+		Password:    password,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bench: connect to %s: %w", endpoint, err)

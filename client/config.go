@@ -52,8 +52,8 @@ type Config struct {
 	MaxCallRecvMsgSize int
 
 	// Username, if set, authenticates every request together with
-	// Password. Cairn does not implement auth yet (New then fails with
-	// codes.Unimplemented): use them with etcd.
+	// Password: the client gets a token (etcd's Authenticate) when it
+	// connects and again when the token expires, as etcd's clientv3.
 	Username string
 	// Password is Username's password.
 	Password string

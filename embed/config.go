@@ -169,6 +169,17 @@ type Config struct {
 	// negative keeps every one (etcd's --max-wals=0).
 	MaxWALs int
 
+	// AuthToken is etcd's --auth-token: "simple" (the default, also when
+	// empty) or "jwt,sign-method=...,priv-key=...,pub-key=...,ttl=..."
+	// (see package pkg/authtoken). A bad spec stops Start.
+	AuthToken string
+	// AuthTokenTTL is how long a simple token lives unused
+	// (--auth-token-ttl; 0: 300 s).
+	AuthTokenTTL time.Duration
+	// BcryptCost is the bcrypt cost of the password hashes this member
+	// makes (--bcrypt-cost; 0 or a value outside 4..31: 10, as etcd).
+	BcryptCost int
+
 	// UnsafeNoFsync disables fsync of the Raft log (etcd --unsafe-no-fsync).
 	// Acknowledged writes may be lost on a crash. For tests only.
 	UnsafeNoFsync bool
@@ -235,6 +246,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.MaxRequestBytes == 0 {
 		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.AuthToken == "" {
+		c.AuthToken = "simple"
 	}
 	if c.MaxTxnOps == 0 {
 		c.MaxTxnOps = DefaultMaxTxnOps

@@ -130,6 +130,9 @@ func (s *Server) start() error {
 		WALDir:                  s.cfg.WALDir,
 		MaxWALs:                 s.cfg.maxWALs(),
 		PeerTLS:                 s.tls.peerDial,
+		AuthToken:               s.cfg.AuthToken,
+		AuthTokenTTL:            s.cfg.AuthTokenTTL,
+		BcryptCost:              s.cfg.BcryptCost,
 		Logger:                  s.lg,
 	})
 	if err != nil {
@@ -142,7 +145,8 @@ func (s *Server) start() error {
 	s.grpc = api.NewServer(s.member, api.Options{MaxRequestBytes: s.cfg.MaxRequestBytes, MaxTxnOps: s.cfg.MaxTxnOps,
 		ProgressNotifyInterval: s.cfg.WatchProgressNotifyInterval, Logger: s.lg,
 		Metrics: s.member.MetricsRegisterer(), HandlingTime: s.cfg.Metrics == MetricsExtensive, Self: &s.self,
-		ServerOptions: s.grpcServerOptions()})
+		ClientCertAuth: s.cfg.ClientTLS.ClientCertAuth,
+		ServerOptions:  s.grpcServerOptions()})
 	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 	s.peer = &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
 	for _, m := range append(append([]*connMux{}, s.clientMuxes...), s.clientHTTPMuxes...) {

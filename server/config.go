@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/cairn-kv/cairn/pkg/clock"
 )
 
@@ -69,7 +71,15 @@ type Config struct {
 	// PeerTLS, if set, yields the TLS configuration of each new
 	// connection to an https peer URL (etcd --peer-cert-file, ...).
 	PeerTLS func() *tls.Config
-	Logger  *slog.Logger
+	// AuthToken is etcd's --auth-token spec ("simple", "jwt,...", or ""
+	// for none; see package authtoken); AuthTokenTTL the simple tokens'
+	// lifetime (--auth-token-ttl; 0: 300 s).
+	AuthToken    string
+	AuthTokenTTL time.Duration
+	// BcryptCost is the cost of the password hashes this member makes
+	// (--bcrypt-cost; 0: bcrypt.DefaultCost, 10).
+	BcryptCost int
+	Logger     *slog.Logger
 	// Clock is the time lease expiry, checkpoints, automatic compaction
 	// and the Raft ticker run on; nil: the real one (tests pass a
 	// clock.Fake).
@@ -77,6 +87,15 @@ type Config struct {
 
 	// wrapCommit, if set (by tests), runs around each apply batch's commit.
 	wrapCommit func(commit func() error) error
+}
+
+// bcryptCost is BcryptCost, with etcd's default for a value out of
+// bcrypt's range.
+func (c *Config) bcryptCost() int {
+	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
+		return bcrypt.DefaultCost
+	}
+	return c.BcryptCost
 }
 
 // Validate checks the fields New relies on.

@@ -28,10 +28,15 @@ func (m *Member) newDuties() *duties.Duties {
 	})
 }
 
-// memberProposer proposes through the member, as a client request.
+// memberProposer proposes through the member, as a client request. An
+// expired lease's revoke goes as root, so apply's auth check lets it
+// delete the lease's keys (etcd's authStore.WithRoot).
 type memberProposer struct{ m *Member }
 
 func (p memberProposer) Propose(ctx context.Context, req *pb.InternalRaftRequest) error {
+	if req.LeaseRevoke != nil {
+		ctx = p.m.asRoot(ctx)
+	}
 	_, err := p.m.propose(ctx, req)
 	return err
 }

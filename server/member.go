@@ -19,9 +19,11 @@ import (
 
 	"github.com/cairn-kv/cairn/alarm"
 	"github.com/cairn-kv/cairn/apply"
+	"github.com/cairn-kv/cairn/auth"
 	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
+	"github.com/cairn-kv/cairn/pkg/authtoken"
 	"github.com/cairn-kv/cairn/pkg/clock"
 	"github.com/cairn-kv/cairn/pkg/wait"
 	"github.com/cairn-kv/cairn/raftnode"
@@ -52,6 +54,13 @@ type Member struct {
 	reads   readBatcher
 	hub     *watch.Hub
 	lessor  *lease.Lessor
+	// auth is the auth state; tokens the --auth-token provider;
+	// bcryptSem the slots bcrypt work runs in (see bcryptSlot).
+	auth      *auth.Store
+	tokens    authtoken.Provider
+	bcryptSem chan struct{}
+	// bcryptWaiters counts the calls in bcryptSlot.
+	bcryptWaiters atomic.Int64
 	// alarms are the cluster's active alarms; raisingNoSpace is set while
 	// this member proposes its NOSPACE alarm.
 	alarms         *alarm.Store
@@ -184,6 +193,10 @@ func (m *Member) start() error {
 	}
 	m.duties = m.newDuties()
 	m.applier = apply.New(m.kv, m.lessor, cluster, appliedIndex)
+	if err := m.openAuth(); err != nil {
+		return err
+	}
+	m.applier.Auth = m.auth
 	if m.alarms, err = alarm.Load(m.eng.DB); err != nil {
 		return err
 	}
@@ -457,6 +470,9 @@ func (m *Member) propose(ctx context.Context, req *pb.InternalRaftRequest) (_ an
 	defer func(start time.Time) { m.metrics.observeRequest(requestType(req), start, err) }(time.Now())
 	id := m.ids.next()
 	req.Header = &pb.RequestHeader{ID: id}
+	if ai := authInfoFrom(ctx); ai != nil && req.Authenticate == nil {
+		req.Header.Username, req.Header.AuthRevision = ai.Username, ai.Revision
+	}
 	data, err := proto.Marshal(req)
 	if err != nil {
 		return nil, err

@@ -179,6 +179,8 @@ func (x *metrics) registerState(m *Member) {
 		gauge("etcd_mvcc_db_total_size_in_use_in_bytes", "Total size of the underlying database logically in use in bytes.",
 			func() float64 { _, inUse := m.eng.Sizes(); return float64(inUse) }),
 		quota,
+		gauge("etcd_debugging_auth_revision", "The current revision of auth store.",
+			func() float64 { return float64(m.auth.Revision()) }),
 		labeled("etcd_server_id", "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.",
 			"server_id", strconv.FormatUint(m.cluster.LocalID, 16)),
 		labeled("etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.",

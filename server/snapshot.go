@@ -130,6 +130,9 @@ func (m *Member) reloadState(index uint64) error {
 	if err := m.cluster.Reload(m.eng.DB); err != nil {
 		return err
 	}
+	if err := m.auth.Reload(m.eng.DB); err != nil {
+		return err
+	}
 	if err := m.alarms.Reload(m.eng.DB); err != nil {
 		return err
 	}

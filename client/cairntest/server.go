@@ -1,6 +1,7 @@
 package cairntest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -29,6 +31,8 @@ type Server struct {
 	tempDir bool // Close removes cfg.Dir
 	// pki, with WithTLS, holds the certificates; Close removes its dir.
 	pki *testcerts.PKI
+	// rootPassword is root's password when the server runs with auth.
+	rootPassword *string
 
 	mu struct {
 		sync.Mutex
@@ -44,6 +48,16 @@ type options struct {
 	dir       string
 	configure func(*embed.Config)
 	tls       bool
+	// rootPassword, with WithAuth, is root's password.
+	rootPassword *string
+}
+
+// WithAuth starts the server with auth enabled: user root with role root
+// and password rootPassword exists, and Config and Client authenticate as
+// root. Passwords are hashed at bcrypt's lowest cost (4) to keep tests
+// fast, unless WithConfig sets BcryptCost.
+func WithAuth(rootPassword string) Option {
+	return func(o *options) { o.rootPassword = &rootPassword }
 }
 
 // WithTLS serves clients over mutual TLS: the server generates a CA, a
@@ -94,7 +108,7 @@ func StartServer(opts ...Option) (*Server, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	s := &Server{}
+	s := &Server{rootPassword: o.rootPassword}
 	if o.dir == "" {
 		dir, err := os.MkdirTemp("", "cairntest-")
 		if err != nil {
@@ -132,6 +146,9 @@ func StartServer(opts ...Option) (*Server, error) {
 		s.cfg.ClientTLS = tlsutil.Info{CertFile: s.pki.Server.Cert, KeyFile: s.pki.Server.Key,
 			TrustedCAFile: s.pki.CA, ClientCertAuth: true, CRLFile: s.pki.CRL}
 	}
+	if o.rootPassword != nil {
+		s.cfg.BcryptCost = 4
+	}
 	if o.configure != nil {
 		o.configure(&s.cfg)
 	}
@@ -143,7 +160,43 @@ func StartServer(opts ...Option) (*Server, error) {
 	// Pin the port the OS picked, so that Restart listens on it again.
 	s.cfg.ListenClientURLs = []url.URL{{Scheme: s.cfg.ListenClientURLs[0].Scheme, Host: srv.ClientEndpoints()[0]}}
 	s.mu.srv = srv
+	if o.rootPassword != nil {
+		if err := s.enableAuth(*o.rootPassword); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("enable auth: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// enableAuth adds user root with role root and enables auth, unless a
+// data directory reused with WithDir has it enabled already.
+func (s *Server) enableAuth(password string) error {
+	cfg := s.Config()
+	cfg.Username, cfg.Password = "", ""
+	c, err := client.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ec := c.Etcd()
+	st, err := ec.AuthStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Enabled {
+		return nil
+	}
+	if _, err := ec.UserAdd(ctx, "root", password); err != nil && !errors.Is(err, rpctypes.ErrUserAlreadyExist) {
+		return err
+	}
+	if _, err := ec.UserGrantRole(ctx, "root", "root"); err != nil {
+		return err
+	}
+	_, err = ec.AuthEnable(ctx)
+	return err
 }
 
 // Endpoints are the client addresses ("127.0.0.1:port"). They do not
@@ -162,6 +215,9 @@ func (s *Server) Config() client.Config {
 	c := ClientConfig(s.Endpoints()...)
 	if s.pki != nil {
 		c.CACert, c.Cert, c.Key = s.pki.CA, s.pki.Client.Cert, s.pki.Client.Key
+	}
+	if s.rootPassword != nil {
+		c.Username, c.Password = "root", *s.rootPassword
 	}
 	return c
 }

@@ -195,6 +195,7 @@ func newBenchFlagSet(cmd string, inv *benchInvocation) *flag.FlagSet {
 	fs.StringVar(&c.CACert, "cacert", c.CACert, "CA bundle that verifies the servers' certificates (TLS).")
 	fs.StringVar(&c.Cert, "cert", c.Cert, "Client certificate file (TLS).")
 	fs.StringVar(&c.CertKey, "key", c.CertKey, "Client key file (TLS).")
+	fs.StringVar(&c.User, "user", c.User, "Authenticate as name:password (auth).")
 	fs.BoolVar(&inv.precise, "precise", inv.precise, "Print latencies in microseconds.")
 	fs.BoolVar(&inv.json, "json", inv.json, "Print one JSON object instead of text.")
 	if cmd != "" {

@@ -224,9 +224,12 @@ var flagGroups = []group{
 			set: func(c *embed.Config, v parsed) { c.TLSMaxVersion = v.text }},
 	}},
 	{title: "Auth", specs: []spec{
-		{name: "auth-token", def: "simple", help: "Auth token type and options: simple, or jwt,..."},
-		{name: "bcrypt-cost", kind: kindUint, def: "10", help: "bcrypt cost of password hashes (4 to 31)."},
-		{name: "auth-token-ttl", kind: kindUint, def: "300", help: "Lifetime of a simple auth token, in seconds."},
+		{name: "auth-token", def: "simple", help: "Auth token type and options: simple, or jwt,sign-method=...,priv-key=...,pub-key=...,ttl=...",
+			set: func(c *embed.Config, v parsed) { c.AuthToken = v.text }},
+		{name: "bcrypt-cost", kind: kindUint, def: "10", help: "bcrypt cost of password hashes (4 to 31).",
+			set: func(c *embed.Config, v parsed) { c.BcryptCost = int(min(v.u, 1<<20)) }},
+		{name: "auth-token-ttl", kind: kindUint, def: "300", help: "Lifetime of a simple auth token, in seconds.",
+			set: func(c *embed.Config, v parsed) { c.AuthTokenTTL = time.Duration(min(v.u, 1<<32)) * time.Second }},
 	}},
 	{title: "Profiling and monitoring", specs: []spec{
 		{name: "enable-pprof", kind: kindBool, def: "false", help: "Serve runtime profiles under /debug/pprof/.",

@@ -14,27 +14,6 @@ import (
 // lacks (the flag's default, which only tunes what is off). TLS flags are
 // the TLS implementation's.
 var unimplementedSecurity = map[string]func(parsed) string{
-	// Auth (users, roles, tokens) is not implemented: its Auth service
-	// answers Unimplemented, so auth can never be enabled, and a token
-	// setting would promise what no request gets.
-	"auth-token": func(v parsed) string {
-		if v.text == "simple" {
-			return ""
-		}
-		return "authentication is not implemented in Cairn"
-	},
-	"auth-token-ttl": func(v parsed) string {
-		if v.u == 300 {
-			return ""
-		}
-		return "authentication is not implemented in Cairn"
-	},
-	"bcrypt-cost": func(v parsed) string {
-		if v.u == 10 {
-			return ""
-		}
-		return "authentication is not implemented in Cairn"
-	},
 	// etcd refuses HTTP requests whose Host header is not listed (a guard
 	// against DNS rebinding); Cairn would accept every host.
 	"host-whitelist": func(v parsed) string {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A security flag Cairn does not implement stops start-up when it asks for
@@ -15,13 +16,9 @@ func TestUnimplementedSecurityFlagsRefused(t *testing.T) {
 		args, env []string
 		want      string // "" : accepted
 	}{
-		{args: []string{"--auth-token=jwt,pub-key=a.pub,priv-key=a.key,sign-method=RS256"}, want: "--auth-token=jwt,pub-key=a.pub,priv-key=a.key,sign-method=RS256: authentication is not implemented in Cairn"},
-		{args: []string{"--auth-token-ttl=60"}, want: "--auth-token-ttl=60: authentication is not implemented"},
-		{args: []string{"--bcrypt-cost=12"}, want: "--bcrypt-cost=12: authentication is not implemented"},
 		{args: []string{"--host-whitelist=example.com"}, want: "--host-whitelist=example.com: Cairn does not check the Host header"},
-		{env: []string{"ETCD_AUTH_TOKEN=jwt"}, want: "--auth-token=jwt: authentication is not implemented"},
-		{args: []string{"--config-file=" + writeFile(t, "auth-token: jwt\n")}, want: "--auth-token=jwt: authentication is not implemented"},
-		{args: []string{"--auth-token=simple", "--auth-token-ttl=300", "--bcrypt-cost=10", "--host-whitelist=*"}},
+		{env: []string{"ETCD_HOST_WHITELIST=example.com"}, want: "--host-whitelist=example.com: Cairn does not check the Host header"},
+		{args: []string{"--host-whitelist=*"}},
 	} {
 		inv, err := parseConfig(tc.args, tc.env)
 		if tc.want == "" {
@@ -29,7 +26,7 @@ func TestUnimplementedSecurityFlagsRefused(t *testing.T) {
 				t.Errorf("%q %q: %v, want accepted", tc.args, tc.env, err)
 				continue
 			}
-			for _, f := range []string{"auth-token", "auth-token-ttl", "bcrypt-cost", "host-whitelist"} {
+			for _, f := range []string{"host-whitelist"} {
 				if !slices.Contains(inv.cfg.IgnoredFlags, f) {
 					t.Errorf("%q: --%s not listed as ignored", tc.args, f)
 				}
@@ -39,5 +36,24 @@ func TestUnimplementedSecurityFlagsRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "never ignored") {
 			t.Errorf("%q %q: got %v, want an error containing %q", tc.args, tc.env, err, tc.want)
 		}
+	}
+}
+
+// The auth flags are implemented: they reach embed.Config.
+func TestAuthFlags(t *testing.T) {
+	inv, err := parseConfig([]string{"--auth-token=jwt,sign-method=HS256,priv-key=k", "--auth-token-ttl=60", "--bcrypt-cost=12"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := inv.cfg
+	if c.AuthToken != "jwt,sign-method=HS256,priv-key=k" || c.AuthTokenTTL != time.Minute || c.BcryptCost != 12 {
+		t.Errorf("got auth-token %q, ttl %v, bcrypt-cost %d", c.AuthToken, c.AuthTokenTTL, c.BcryptCost)
+	}
+	inv, err = parseConfig([]string{"--config-file=" + writeFile(t, "auth-token: jwt\nbcrypt-cost: 4\n")}, []string{"ETCD_AUTH_TOKEN_TTL=5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := inv.cfg; c.AuthToken != "jwt" || c.BcryptCost != 4 {
+		t.Errorf("config file: got auth-token %q, bcrypt-cost %d", c.AuthToken, c.BcryptCost)
 	}
 }

@@ -26,6 +26,7 @@ type electionServer struct {
 const noLease = -1
 
 func (es *electionServer) Campaign(ctx context.Context, req *v3concpb.CampaignRequest) (*v3concpb.CampaignResponse, error) {
+	ctx = forwardToken(ctx)
 	s, err := session(ctx, es.self, req.Lease)
 	if err != nil {
 		return nil, err
@@ -41,6 +42,7 @@ func (es *electionServer) Campaign(ctx context.Context, req *v3concpb.CampaignRe
 }
 
 func (es *electionServer) Proclaim(ctx context.Context, req *v3concpb.ProclaimRequest) (*v3concpb.ProclaimResponse, error) {
+	ctx = forwardToken(ctx)
 	e, err := es.resume(ctx, req.Leader)
 	if err != nil {
 		return nil, err
@@ -52,6 +54,7 @@ func (es *electionServer) Proclaim(ctx context.Context, req *v3concpb.ProclaimRe
 }
 
 func (es *electionServer) Leader(ctx context.Context, req *v3concpb.LeaderRequest) (*v3concpb.LeaderResponse, error) {
+	ctx = forwardToken(ctx)
 	s, err := session(ctx, es.self, noLease)
 	if err != nil {
 		return nil, err
@@ -66,7 +69,7 @@ func (es *electionServer) Leader(ctx context.Context, req *v3concpb.LeaderReques
 // Observe streams the election's leader and every change of it or of its
 // value, until the caller goes away.
 func (es *electionServer) Observe(req *v3concpb.LeaderRequest, stream v3concpb.ObserveStream) error {
-	ctx := stream.Context()
+	ctx := forwardToken(stream.Context())
 	s, err := session(ctx, es.self, noLease)
 	if err != nil {
 		return err
@@ -90,6 +93,7 @@ func (es *electionServer) Observe(req *v3concpb.LeaderRequest, stream v3concpb.O
 // Resign gives up leadership. A key that is no longer the leader's (or
 // never was) is no error, as with etcd: the delete just does not happen.
 func (es *electionServer) Resign(ctx context.Context, req *v3concpb.ResignRequest) (*v3concpb.ResignResponse, error) {
+	ctx = forwardToken(ctx)
 	e, err := es.resume(ctx, req.Leader)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cairn-kv/cairn/apply"
+	"github.com/cairn-kv/cairn/auth"
 	"github.com/cairn-kv/cairn/lease"
 	"github.com/cairn-kv/cairn/membership"
 	"github.com/cairn-kv/cairn/mvcc"
@@ -50,6 +51,24 @@ var errorTable = []struct {
 	{membership.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},
 	{membership.ErrMemberNotLearner, rpctypes.ErrGRPCMemberNotLearner},
 	{membership.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners},
+	{auth.ErrRootUserNotExist, rpctypes.ErrGRPCRootUserNotExist},
+	{auth.ErrRootRoleNotExist, rpctypes.ErrGRPCRootRoleNotExist},
+	{auth.ErrUserAlreadyExist, rpctypes.ErrGRPCUserAlreadyExist},
+	{auth.ErrUserEmpty, rpctypes.ErrGRPCUserEmpty},
+	{auth.ErrUserNotFound, rpctypes.ErrGRPCUserNotFound},
+	{auth.ErrRoleAlreadyExist, rpctypes.ErrGRPCRoleAlreadyExist},
+	{auth.ErrRoleNotFound, rpctypes.ErrGRPCRoleNotFound},
+	{auth.ErrRoleEmpty, rpctypes.ErrGRPCRoleEmpty},
+	{auth.ErrAuthFailed, rpctypes.ErrGRPCAuthFailed},
+	{auth.ErrPermissionNotGiven, rpctypes.ErrGRPCPermissionNotGiven},
+	{auth.ErrPermissionDenied, rpctypes.ErrGRPCPermissionDenied},
+	{auth.ErrRoleNotGranted, rpctypes.ErrGRPCRoleNotGranted},
+	{auth.ErrPermissionNotGranted, rpctypes.ErrGRPCPermissionNotGranted},
+	{auth.ErrAuthNotEnabled, rpctypes.ErrGRPCAuthNotEnabled},
+	{auth.ErrInvalidAuthToken, rpctypes.ErrGRPCInvalidAuthToken},
+	{auth.ErrInvalidAuthMgmt, rpctypes.ErrGRPCInvalidAuthMgmt},
+	{auth.ErrAuthOldRevision, rpctypes.ErrGRPCAuthOldRevision},
+	// auth.ErrNoPasswordUser is not in etcd's map: codes.Unknown.
 }
 
 // toGRPCError converts an error from the member into the error etcd would
@@ -61,6 +80,15 @@ func toGRPCError(err error) error {
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	// A token provider's failure to assign: the "no tokens" provider's
+	// answer is etcd's ErrAuthFailed, anything else goes as its text.
+	var ae *auth.AssignError
+	if errors.As(err, &ae) {
+		if ae.Err.Error() == auth.ErrAuthFailed.Error() {
+			return rpctypes.ErrGRPCAuthFailed
+		}
+		return status.Error(codes.Unknown, ae.Error())
 	}
 	for _, e := range errorTable {
 		// etcd matches its map by identity, so a wrapped error (a txn's

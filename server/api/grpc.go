@@ -27,6 +27,7 @@ type Member interface {
 	Maintenance
 	Watchable
 	Leases
+	Authenticator
 }
 
 // Options configure the gRPC server.
@@ -50,6 +51,9 @@ type Options struct {
 	// Election services run. Until it holds a client they answer
 	// codes.Unavailable.
 	Self *SelfClient
+	// ClientCertAuth is etcd's --client-cert-auth: a caller without a
+	// token is the user its verified certificate's CN names.
+	ClientCertAuth bool
 	// ServerOptions are appended to the server's own options, so they
 	// override them: transport credentials, etcd's --max-concurrent-streams
 	// and --grpc-keepalive-* settings.
@@ -94,12 +98,14 @@ func NewServer(m Member, opts Options) *grpc.Server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
 	}, opts.ServerOptions...)...,
 	)
-	pb.RegisterKVServer(srv, &kvServer{kv: m, hdr: m, maxTxnOps: int(opts.MaxTxnOps)})
+	x := &authn{a: m, clientCertAuth: opts.ClientCertAuth}
+	pb.RegisterKVServer(srv, &kvServer{kv: m, hdr: m, maxTxnOps: int(opts.MaxTxnOps), x: x})
 	wm := newWatchMetrics()
-	pb.RegisterWatchServer(srv, &watchServer{w: m, maxRequestBytes: opts.MaxRequestBytes, progressEvery: opts.ProgressNotifyInterval, metrics: wm})
-	pb.RegisterLeaseServer(srv, &leaseServer{l: m})
-	pb.RegisterMaintenanceServer(srv, &maintenanceServer{m: m})
-	pb.RegisterClusterServer(srv, &clusterServer{m: m})
+	pb.RegisterWatchServer(srv, &watchServer{w: m, maxRequestBytes: opts.MaxRequestBytes, progressEvery: opts.ProgressNotifyInterval, metrics: wm, x: x})
+	pb.RegisterLeaseServer(srv, &leaseServer{l: m, x: x})
+	pb.RegisterMaintenanceServer(srv, &maintenanceServer{m: m, x: x})
+	pb.RegisterClusterServer(srv, &clusterServer{m: m, x: x})
+	pb.RegisterAuthServer(srv, &authServer{m: m, hdr: m, x: x})
 	v3concpb.RegisterLockServer(srv, &lockServer{self: opts.Self})
 	v3concpb.RegisterElectionServer(srv, &electionServer{self: opts.Self})
 	hs := health.NewServer()

@@ -7,6 +7,9 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/cairn-kv/cairn/apply"
+	"github.com/cairn-kv/cairn/auth"
 )
 
 // KV is what the KV service needs from the member.
@@ -31,6 +34,7 @@ type kvServer struct {
 	kv        KV
 	hdr       Headers
 	maxTxnOps int
+	x         *authn // nil: no auth
 }
 
 // fill completes a header the member started (which may carry a revision).
@@ -46,7 +50,13 @@ func (s *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResp
 	if err := checkRangeRequest(r); err != nil {
 		return nil, err
 	}
-	resp, err := s.kv.Range(ctx, r)
+	var resp *pb.RangeResponse
+	err := s.x.doSerialize(ctx, func(ai *auth.Info) error {
+		return s.x.a.AuthStore().IsRangePermitted(ai, r.Key, r.RangeEnd)
+	}, func() (err error) {
+		resp, err = s.kv.Range(ctx, r)
+		return err
+	})
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -63,11 +73,16 @@ func (s *kvServer) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServe
 	if err := checkRangeStreamRequest(r); err != nil {
 		return err
 	}
-	err := s.kv.RangeStream(stream.Context(), r, func(resp *pb.RangeResponse) error {
-		if resp.Header != nil {
-			fill(s.hdr, &resp.Header)
-		}
-		return stream.Send(&pb.RangeStreamResponse{RangeResponse: resp})
+	ctx := stream.Context()
+	err := s.x.doSerialize(ctx, func(ai *auth.Info) error {
+		return s.x.a.AuthStore().IsRangePermitted(ai, r.Key, r.RangeEnd)
+	}, func() error {
+		return s.kv.RangeStream(ctx, r, func(resp *pb.RangeResponse) error {
+			if resp.Header != nil {
+				fill(s.hdr, &resp.Header)
+			}
+			return stream.Send(&pb.RangeStreamResponse{RangeResponse: resp})
+		})
 	})
 	if err != nil {
 		return toGRPCError(err)
@@ -78,6 +93,10 @@ func (s *kvServer) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServe
 func (s *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
 	if err := checkPutRequest(r); err != nil {
 		return nil, err
+	}
+	ctx, err := s.x.withInfo(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
 	}
 	resp, err := s.kv.Put(ctx, r)
 	if err != nil {
@@ -90,6 +109,10 @@ func (s *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, 
 func (s *kvServer) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
 	if err := checkDeleteRequest(r); err != nil {
 		return nil, err
+	}
+	ctx, err := s.x.withInfo(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
 	}
 	resp, err := s.kv.DeleteRange(ctx, r)
 	if err != nil {
@@ -110,7 +133,19 @@ func (s *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 	if _, _, err := checkIntervals(r.Failure); err != nil {
 		return nil, err
 	}
-	resp, err := s.kv.Txn(ctx, r)
+	var resp *pb.TxnResponse
+	var err error
+	if s.x != nil && apply.IsTxnReadOnly(r) {
+		// Served locally: checked here, as etcd's doSerialize.
+		err = s.x.doSerialize(ctx, s.x.checkTxn(r), func() (err error) {
+			resp, err = s.kv.Txn(ctx, r)
+			return err
+		})
+	} else {
+		if ctx, err = s.x.withInfo(ctx); err == nil {
+			resp, err = s.kv.Txn(ctx, r)
+		}
+	}
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -118,7 +153,15 @@ func (s *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 	return resp, nil
 }
 
+// Compact needs role root while auth is enabled (etcd).
 func (s *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	if err := s.x.isAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
+	ctx, err := s.x.withInfo(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.kv.Compact(ctx, r)
 	if err != nil {
 		return nil, toGRPCError(err)

@@ -21,6 +21,7 @@ type lockServer struct {
 // the key that holds it. The lease is not kept alive: that is the caller's
 // job, as with etcd.
 func (ls *lockServer) Lock(ctx context.Context, req *v3concpb.LockRequest) (*v3concpb.LockResponse, error) {
+	ctx = forwardToken(ctx)
 	s, err := session(ctx, ls.self, req.Lease)
 	if err != nil {
 		return nil, err
@@ -34,6 +35,7 @@ func (ls *lockServer) Lock(ctx context.Context, req *v3concpb.LockRequest) (*v3c
 
 // Unlock deletes the key that holds a lock; a missing key is no error.
 func (ls *lockServer) Unlock(ctx context.Context, req *v3concpb.UnlockRequest) (*v3concpb.UnlockResponse, error) {
+	ctx = forwardToken(ctx)
 	c, err := ls.self.get()
 	if err != nil {
 		return nil, err

@@ -29,17 +29,31 @@ type Maintenance interface {
 	Hash(ctx context.Context) (*pb.HashResponse, error)
 }
 
+// maintenanceServer is etcd's Maintenance service. While auth is enabled
+// Status and listing alarms need a caller, every other call role root
+// (etcd's authMaintenanceServer).
 type maintenanceServer struct {
 	pb.UnimplementedMaintenanceServer
 	m Maintenance
+	x *authn // nil: no auth
 }
 
 func (s *maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusResponse, error) {
+	if err := s.x.requireAuthInfo(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	return s.m.Status(), nil
 }
 
 // Alarm raises, clears or lists alarms (see server.Member.Alarm).
 func (s *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	check := s.x.isAdmin
+	if r.GetAction() == pb.AlarmRequest_GET {
+		check = s.x.requireAuthInfo
+	}
+	if err := check(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.m.Alarm(ctx, r)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -51,6 +65,9 @@ func (s *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 // Defragment compacts the member's storage (see server.Member.Defragment);
 // reads and writes go on meanwhile. Like etcd's, the response has no header.
 func (s *maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if err := s.x.isAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if err := s.m.Defragment(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -60,6 +77,9 @@ func (s *maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequ
 // HashKV hashes the member's key-value history up to a revision, for
 // comparing members (see server.Member.HashKV).
 func (s *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	if err := s.x.isAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.m.HashKV(ctx, r)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -76,6 +96,9 @@ const snapshotChunk = 32 * 1024
 // response whose blob is the SHA-256 of everything sent, as etcd's
 // maintenance server does; etcdctl snapshot save checks it.
 func (s *maintenanceServer) Snapshot(r *pb.SnapshotRequest, srv pb.Maintenance_SnapshotServer) error {
+	if err := s.x.isAdmin(srv.Context()); err != nil {
+		return toGRPCError(err)
+	}
 	b, err := s.m.Snapshot(srv.Context())
 	if err != nil {
 		return toGRPCError(err)
@@ -101,6 +124,9 @@ func (s *maintenanceServer) Snapshot(r *pb.SnapshotRequest, srv pb.Maintenance_S
 // Hash is a hash of the member's whole replicated state (see
 // server.Member.Hash), for comparing members.
 func (s *maintenanceServer) Hash(ctx context.Context, r *pb.HashRequest) (*pb.HashResponse, error) {
+	if err := s.x.isAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.m.Hash(ctx)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -109,15 +135,30 @@ func (s *maintenanceServer) Hash(ctx context.Context, r *pb.HashRequest) (*pb.Ha
 }
 
 func (s *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	if err := s.x.isAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if err := s.m.MoveLeader(ctx, r.TargetID); err != nil {
 		return nil, toGRPCError(err)
 	}
 	return &pb.MoveLeaderResponse{Header: s.m.Header(0)}, nil
 }
 
+// Downgrade is not implemented; like etcd's, it needs role root first.
+func (s *maintenanceServer) Downgrade(ctx context.Context, r *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
+	if err := s.x.isAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
+	return s.UnimplementedMaintenanceServer.Downgrade(ctx, r)
+}
+
+// clusterServer is etcd's Cluster service: while auth is enabled,
+// changing membership needs role root, MemberList a caller (etcd 3.7's
+// requireAuthInfo).
 type clusterServer struct {
 	pb.UnimplementedClusterServer
 	m Maintenance
+	x *authn // nil: no auth
 }
 
 // header is the Cluster service's header: etcd's carries no revision.
@@ -136,10 +177,16 @@ func toPBMembers(members []membership.Member) []*pb.Member {
 }
 
 func (s *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
+	if err := s.x.requireAuthInfo(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	return &pb.MemberListResponse{Header: s.header(), Members: toPBMembers(s.m.Members())}, nil
 }
 
 func (s *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
+	if err := s.x.isAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	nm, members, err := s.m.MemberAdd(ctx, r.PeerURLs, r.IsLearner)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -148,6 +195,9 @@ func (s *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (
 }
 
 func (s *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
+	if err := s.x.isAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	members, err := s.m.MemberRemove(ctx, r.ID)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -156,6 +206,9 @@ func (s *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequ
 }
 
 func (s *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
+	if err := s.x.isAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	members, err := s.m.MemberUpdate(ctx, r.ID, r.PeerURLs)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -164,6 +217,9 @@ func (s *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequ
 }
 
 func (s *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
+	if err := s.x.isAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	members, err := s.m.MemberPromote(ctx, r.ID)
 	if err != nil {
 		return nil, toGRPCError(err)

@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairn-kv/cairn/auth"
 	"github.com/cairn-kv/cairn/watch"
 )
 
@@ -29,6 +30,7 @@ type watchServer struct {
 	maxRequestBytes uint
 	progressEvery   time.Duration
 	metrics         *watchMetrics
+	x               *authn // nil: no auth
 }
 
 // Watch serves one watch stream: a receive loop turns requests into
@@ -104,6 +106,36 @@ func (ws *watchStream) recvLoop() error {
 	}
 }
 
+// permitted is etcd's isWatchPermitted: the caller needs read permission
+// on the whole watched range (the key, "\x00" for an empty one, to the
+// range end as sent), so a watcher never gets events of keys it may not
+// read. The error is the cancel reason etcd sends.
+func (ws *watchStream) permitted(key, rangeEnd []byte) error {
+	x := ws.srv.x
+	if x == nil {
+		return nil
+	}
+	ai, err := x.info(ws.gs.Context())
+	if err == nil {
+		if ai == nil {
+			ai = &auth.Info{}
+		}
+		err = x.a.AuthStore().IsRangePermitted(ai, key, rangeEnd)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, auth.ErrInvalidAuthToken):
+		return rpctypes.ErrGRPCInvalidAuthToken
+	case errors.Is(err, auth.ErrAuthOldRevision):
+		return rpctypes.ErrGRPCAuthOldRevision
+	case errors.Is(err, auth.ErrUserEmpty):
+		return rpctypes.ErrGRPCUserEmpty
+	default:
+		return rpctypes.ErrGRPCPermissionDenied
+	}
+}
+
 func (ws *watchStream) create(cr *pb.WatchCreateRequest) {
 	key, end := cr.Key, cr.RangeEnd
 	if len(key) == 0 {
@@ -118,6 +150,10 @@ func (ws *watchStream) create(cr *pb.WatchCreateRequest) {
 	if cr.StartRevision < 0 {
 		// Through the stream's queue: the send loop is the only sender.
 		ws.st.Refuse(rpctypes.ErrCompacted.Error())
+		return
+	}
+	if err := ws.permitted(key, cr.RangeEnd); err != nil {
+		ws.st.Refuse(err.Error())
 		return
 	}
 	r := watch.Request{ID: cr.WatchId, Key: key, End: end, StartRev: cr.StartRevision,
