@@ -30,6 +30,8 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -550,5 +552,34 @@ func keepAliveCall(id int64) authCall {
 			return nil, err
 		}
 		return resp, nil
+	}}
+}
+
+// lockCall locks name with lease as the caller (the Lock service, which
+// writes the lock key with the caller's token).
+func lockCall(name string, lease int64) authCall {
+	return authCall{name: fmt.Sprintf("Lock %q lease %d", name, lease), fn: func(ctx context.Context, conn *grpc.ClientConn) (any, error) {
+		return v3lockpb.NewLockClient(conn).Lock(ctx, &v3lockpb.LockRequest{Name: []byte(name), Lease: lease})
+	}}
+}
+
+// unlockCall releases the lock key.
+func unlockCall(key string) authCall {
+	return authCall{name: fmt.Sprintf("Unlock %q", key), fn: func(ctx context.Context, conn *grpc.ClientConn) (any, error) {
+		return v3lockpb.NewLockClient(conn).Unlock(ctx, &v3lockpb.UnlockRequest{Key: []byte(key)})
+	}}
+}
+
+// campaignCall campaigns for election name with lease and value.
+func campaignCall(name string, lease int64, value string) authCall {
+	return authCall{name: fmt.Sprintf("Campaign %q lease %d", name, lease), fn: func(ctx context.Context, conn *grpc.ClientConn) (any, error) {
+		return v3electionpb.NewElectionClient(conn).Campaign(ctx, &v3electionpb.CampaignRequest{Name: []byte(name), Lease: lease, Value: []byte(value)})
+	}}
+}
+
+// leaderCall asks for the leader of election name.
+func leaderCall(name string) authCall {
+	return authCall{name: fmt.Sprintf("Leader %q", name), fn: func(ctx context.Context, conn *grpc.ClientConn) (any, error) {
+		return v3electionpb.NewElectionClient(conn).Leader(ctx, &v3electionpb.LeaderRequest{Name: []byte(name)})
 	}}
 }
