@@ -43,18 +43,18 @@ import (
 // authMode is one --auth-token configuration both members run with.
 type authMode struct {
 	name string
-	spec func(t *testing.T) string // the --auth-token value
+	spec func(tb testing.TB) string // the --auth-token value
 }
 
 // authModes are the token providers the auth scenarios run under.
 var authModes = []authMode{
-	{"simple", func(*testing.T) string { return "simple" }},
-	{"jwt", func(t *testing.T) string { return jwtRS256Spec(t) }},
+	{"simple", func(testing.TB) string { return "simple" }},
+	{"jwt", jwtRS256Spec},
 }
 
 // jwtRS256Spec writes a fresh RSA key pair to a temp dir and returns
 // the --auth-token value that signs with it (RS256, 5 minute tokens).
-func jwtRS256Spec(t *testing.T) string {
+func jwtRS256Spec(t testing.TB) string {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -87,7 +87,7 @@ func authOptions(spec string) cluster.Options {
 // cairnAuthGate returns why the Cairn side of an auth scenario cannot run
 // ("" when it can): Cairn has no Auth service yet (AuthStatus is
 // Unimplemented), or its embed.Config cannot take the mode's --auth-token.
-func cairnAuthGate(t *testing.T, conn *grpc.ClientConn, mode string) string {
+func cairnAuthGate(t testing.TB, conn *grpc.ClientConn, mode string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
