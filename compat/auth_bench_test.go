@@ -13,7 +13,8 @@ package compat
 // grants read-write on the prefix the requests use (so every request pays
 // the token check and a permission check). op is a 256-byte put or a
 // linearizable single-key get. ns/op is wall time per request over all
-// clients; req/s is reported too. The Cairn sub-benchmarks with auth are
+// clients; req/s is reported too, and cpu-µs/req, the process's CPU time
+// (server and clients) per request, the steadier figure on a busy machine. The Cairn sub-benchmarks with auth are
 // skipped until Cairn serves Auth (see auth_harness_test.go).
 
 import (
@@ -22,6 +23,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,6 +134,7 @@ func benchParallel(b *testing.B, op func(ctx context.Context, i int64) error) {
 	ctx := context.Background()
 	b.SetParallelism(max(1, benchClients/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
+	cpu0 := processCPU()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -143,9 +146,22 @@ func benchParallel(b *testing.B, op func(ctx context.Context, i int64) error) {
 		}
 	})
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	b.StopTimer()
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d requests failed, first: %v", n, b.N, firstErr.Load())
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/req")
+}
+
+// processCPU is this process's user + system CPU time: the server's and
+// the clients' (the same clients for both servers). Unlike wall time it
+// hardly depends on what else runs on the machine.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
