@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -104,6 +105,7 @@ func benchServer(b *testing.B, server, mode string, spec func(testing.TB) string
 		b.Fatal(err)
 	}
 	if mode == "off" {
+		warmUp(b, admin)
 		return admin
 	}
 	for _, step := range []func() error{
@@ -122,7 +124,39 @@ func benchServer(b *testing.B, server, mode string, spec func(testing.TB) string
 			b.Fatalf("auth setup on %s: %v", server, err)
 		}
 	}
-	return newClient("bench", "benchpw")
+	cli := newClient("bench", "benchpw")
+	warmUp(b, cli)
+	return cli
+}
+
+// warmUp sends a few thousand requests that are not measured, so that
+// the first sub-benchmark of a process does not pay for warming the
+// runtime, the connection and the server.
+func warmUp(b *testing.B, cli *clientv3.Client) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, benchClients)
+	for c := range benchClients {
+		wg.Go(func() {
+			for i := range 50 {
+				if _, err := cli.Put(ctx, fmt.Sprintf("bench/w%02d", c), "w"); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := cli.Get(ctx, fmt.Sprintf("bench/w%02d", (c+i)%benchClients)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatalf("warm-up: %v", err)
+	}
 }
 
 // benchParallel runs op b.N times over benchClients goroutines and
