@@ -167,18 +167,14 @@ func authClientv3Run(t *testing.T, ep string) []string {
 
 	// Watches.
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	for wr := range alice.Watch(wctx, "secret") {
-		logf("alice Watch secret: canceled=%v err=%v", wr.Canceled, errText(wr.Err()))
-		break
-	}
-	for wr := range alice.Watch(wctx, "foo", clientv3.WithRev(1)) {
-		if wr.Err() != nil || len(wr.Events) == 0 {
-			logf("alice Watch foo from rev 1: err=%v events=%d", errText(wr.Err()), len(wr.Events))
-			break
-		}
+	wr := <-alice.Watch(wctx, "secret")
+	logf("alice Watch secret: canceled=%v err=%v", wr.Canceled, errText(wr.Err()))
+	wr = <-alice.Watch(wctx, "foo", clientv3.WithRev(1))
+	if wr.Err() != nil || len(wr.Events) == 0 {
+		logf("alice Watch foo from rev 1: err=%v events=%d", errText(wr.Err()), len(wr.Events))
+	} else {
 		ev := wr.Events[0]
 		logf("alice Watch foo from rev 1: %s %s=%s", ev.Type, ev.Kv.Key, ev.Kv.Value)
-		break
 	}
 	wcancel()
 

@@ -159,14 +159,14 @@ type authCall struct {
 	fn   func(ctx context.Context, conn *grpc.ClientConn) (any, error)
 }
 
-// anyErr, as an expectation, accepts any error from etcd; ok accepts success.
+// errAny, as an expectation, accepts any error from etcd; ok accepts success.
 var (
-	anyErr = errors.New("any error")
+	errAny = errors.New("any error")
 	ok     error
 )
 
 // run sends req as user as on every member, checks etcd's answer against
-// want (nil: success, anyErr: some error, else that gRPC error), and
+// want (nil: success, errAny: some error, else that gRPC error), and
 // compares Cairn's answer with etcd's. It returns etcd's response (nil on
 // error).
 func (e *authEnv) run(as string, req any, want error) any {
@@ -276,7 +276,7 @@ func checkWant(o outcome, want error) string {
 		if o.err != nil {
 			return "success"
 		}
-	case want == anyErr:
+	case want == errAny:
 		if o.err == nil {
 			return "an error"
 		}
