@@ -42,7 +42,9 @@
 //     lines on stderr, which timing decides (see userView).
 //   - Auth (auth_diff_test.go on auth_harness_test.go, auth_etcdctl_test.go
 //     with its transcript testdata/auth_etcdctl.golden,
-//     auth_clientv3_test.go), each in simple-token and JWT mode: every
+//     auth_clientv3_test.go, auth_http_test.go for the gateway's
+//     Authorization header, auth_tls_test.go for client-certificate
+//     common names), in simple-token and JWT mode: every
 //     Auth RPC and auth error as raw gRPC with users' tokens, an etcdctl
 //     script of user/role/permission commands and KV, watch, lease and
 //     txn commands as users, and clientv3 with Username/Password. Each
