@@ -56,6 +56,22 @@ type Options struct {
 	TLS *TLS
 	// EnableV2 serves Cairn's v2 keys API (--enable-v2).
 	EnableV2 bool
+	// Auth, if set, configures authentication the same way on both members
+	// (--auth-token, --auth-token-ttl, --bcrypt-cost). Auth stays disabled
+	// until a client enables it, as on any fresh member.
+	Auth *Auth
+}
+
+// Auth is the token and password hashing configuration of both members.
+type Auth struct {
+	// Token is --auth-token: "simple" or "jwt,sign-method=...,priv-key=...".
+	// "" keeps each server's default ("simple").
+	Token string
+	// TokenTTL is --auth-token-ttl in seconds (0: 300).
+	TokenTTL uint
+	// BcryptCost is --bcrypt-cost (0: 10). Tests use 4, bcrypt's minimum,
+	// so Authenticate is fast.
+	BcryptCost uint
 }
 
 // TLS is the client TLS of both members.
@@ -210,6 +226,11 @@ func startCairn(dir string, opts Options) (*cairnembed.Server, error) {
 			CRLFile: t.CRLFile, ClientCertAuth: t.ClientCertAuth}
 		cfg.TLSMaxVersion, cfg.CipherSuites = t.MaxVersion, t.CipherSuites
 	}
+	if a := opts.Auth; a != nil {
+		if err := setCairnAuth(&cfg, a); err != nil {
+			return nil, err
+		}
+	}
 	return cairnembed.Start(cfg)
 }
 
@@ -275,6 +296,17 @@ func startEtcd(dir, logFile string, opts Options) (*etcdembed.Etcd, string, erro
 		cfg.ClientTLSInfo.TrustedCAFile, cfg.ClientTLSInfo.CRLFile = t.TrustedCAFile, t.CRLFile
 		cfg.ClientTLSInfo.ClientCertAuth = t.ClientCertAuth
 		cfg.TlsMaxVersion, cfg.CipherSuites = t.MaxVersion, t.CipherSuites
+	}
+	if a := opts.Auth; a != nil {
+		if a.Token != "" {
+			cfg.AuthToken = a.Token
+		}
+		if a.TokenTTL != 0 {
+			cfg.AuthTokenTTL = a.TokenTTL
+		}
+		if a.BcryptCost != 0 {
+			cfg.BcryptCost = a.BcryptCost
+		}
 	}
 
 	e, err := etcdembed.StartEtcd(cfg)
