@@ -10,8 +10,7 @@ package compat
 // change), watches canceled for a lack of permission, and concurrency's
 // Mutex and Session over a user's lease. Each member's run produces a
 // transcript of results and error messages; the transcripts are compared
-// line by line. Until Cairn serves Auth its side is gated
-// (auth_harness_test.go) and etcd's transcript is checked against the
+// line by line, and etcd's transcript is also checked against the
 // expected lines written here.
 
 import (

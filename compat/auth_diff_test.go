@@ -15,8 +15,6 @@ package compat
 // compares and nested ops, prev_kv needing read, leases whose keys are
 // outside the caller's permissions, stale JWTs (ErrAuthOldRevision),
 // invalidated simple tokens, wrong passwords, no-password users.
-//
-// Until Cairn serves Auth the Cairn side is gated (auth_harness_test.go).
 
 import (
 	"strings"

@@ -13,9 +13,6 @@ package compat
 // look the same to a user. Regenerate it with
 //
 //	go test -run TestAuthEtcdctlDiff . -args -update-auth-golden
-//
-// Until Cairn serves Auth, the Cairn side is gated (auth_harness_test.go)
-// and only etcd is run and checked against the transcript.
 
 import (
 	"flag"

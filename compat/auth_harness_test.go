@@ -5,11 +5,10 @@ package compat
 // --auth-token, requests sent as a user (the "token" metadata of the
 // user's login on that member), answers normalized and compared.
 //
-// Gating: until Cairn serves the Auth service (issue #17, branch auth),
-// the scenarios run against etcd alone and check etcd's answers against
-// the expectations written in the scenario, so the scenario itself is
-// proven; every such run logs "CAIRN SIDE GATED" with the reason. Set
-// CAIRN_AUTH_REQUIRED=1 to make a gated run fail instead.
+// Each step also states etcd's expected answer, checked on etcd, so the
+// scenario itself is proven; Cairn's answers are compared with etcd's. A
+// Cairn that cannot run a scenario (no Auth service, a mode it refuses)
+// fails the test.
 
 import (
 	"context"
@@ -95,20 +94,14 @@ func cairnAuthGate(t testing.TB, conn *grpc.ClientConn, mode string) string {
 	if status.Code(err) == codes.Unimplemented {
 		return "Cairn's Auth service is Unimplemented (issue #17 not merged)"
 	}
-	if missing := cluster.CairnAuthConfigMissing(); len(missing) > 0 && mode != "simple" {
-		return fmt.Sprintf("Cairn's embed.Config has no %s", strings.Join(missing, ", "))
-	}
 	return ""
 }
 
-// gateCairn logs that the Cairn side is gated, or fails the test when
-// CAIRN_AUTH_REQUIRED is set.
+// gateCairn fails the test: Cairn serves Auth (issue #17), so a Cairn side
+// that cannot run is a defect.
 func gateCairn(t *testing.T, why string) {
 	t.Helper()
-	if os.Getenv("CAIRN_AUTH_REQUIRED") != "" {
-		t.Fatalf("CAIRN_AUTH_REQUIRED is set but the Cairn side cannot run: %s", why)
-	}
-	t.Logf("CAIRN SIDE GATED: %s; etcd's answers are checked against the scenario's expectations only", why)
+	t.Fatalf("the Cairn side of the auth scenario cannot run: %s", why)
 }
 
 // authEnv is one auth scenario on a pair.

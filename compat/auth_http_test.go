@@ -7,9 +7,8 @@ package compat
 // token in the Authorization header (bare or "Bearer ") gets the same
 // answers from Cairn as from etcd 3.7.4: status code and JSON body, with
 // header IDs and the token normalized (see normalizeToken). Each step
-// states etcd's expected status code, checked on etcd. The Cairn side is
-// gated until Cairn serves the gateway and Auth (a 404 or 501 on
-// /v3/auth/status, or the gates of auth_harness_test.go).
+// states etcd's expected status code, checked on etcd. A Cairn without the gateway
+// or Auth (a 404 or 501 on /v3/auth/status) fails the test.
 
 import (
 	"bytes"

@@ -6,8 +6,7 @@ package compat
 // their data, Cairn and etcd 3.7.4 answer the same: auth is still
 // enabled at the same auth revision, users, roles and permissions are
 // intact, simple tokens are gone (they live in memory only) while JWTs
-// still verify, and logins work again. Simple and JWT mode. The Cairn
-// side is gated until Cairn serves Auth (auth_harness_test.go).
+// still verify, and logins work again. Simple and JWT mode.
 
 import (
 	"testing"

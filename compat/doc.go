@@ -48,9 +48,7 @@
 //     Auth RPC and auth error as raw gRPC with users' tokens, an etcdctl
 //     script of user/role/permission commands and KV, watch, lease and
 //     txn commands as users, and clientv3 with Username/Password. Each
-//     step also states etcd's expected answer, so until Cairn serves Auth
-//     these run against etcd alone and log "CAIRN SIDE GATED"
-//     (CAIRN_AUTH_REQUIRED=1 makes that a failure).
+//     step also states etcd's expected answer, checked on etcd.
 //     authtoken_diff_test.go compares pkg/authtoken's --auth-token parsing
 //     with etcd's, on a table and under go test -fuzz; auth_bench_test.go
 //     benchmarks authenticated KV requests on both servers.
