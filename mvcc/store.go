@@ -34,6 +34,9 @@ type Store struct {
 
 	compactor *compactor
 
+	// live caches live records' metadata for the lookup before a put.
+	live *liveCache
+
 	// hashes are the HashKV answers computed by the last compactions, of
 	// the versions as they were before each removed any (see compactOnce).
 	hashes struct {
@@ -45,10 +48,27 @@ type Store struct {
 // Open reads the store's meta keys; it does no scan, so it costs the same
 // for any number of keys. A fresh store is at revision 1, as etcd's.
 func Open(eng *storage.Engine, lg *slog.Logger) (*Store, error) {
+	return OpenWith(eng, lg, Options{})
+}
+
+// Options tune a Store. The zero value is valid.
+type Options struct {
+	// LiveCacheBytes bounds the cache of live records' metadata that
+	// spares a put its read of the key's live record (keys' bytes plus
+	// about 80 bytes per key). 0 means DefaultLiveCacheBytes; negative
+	// disables the cache.
+	LiveCacheBytes int64
+}
+
+// OpenWith is Open with options.
+func OpenWith(eng *storage.Engine, lg *slog.Logger, o Options) (*Store, error) {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	s := &Store{eng: eng, lg: lg}
+	if o.LiveCacheBytes == 0 {
+		o.LiveCacheBytes = DefaultLiveCacheBytes
+	}
+	s := &Store{eng: eng, lg: lg, live: newLiveCache(o.LiveCacheBytes)}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -69,6 +89,11 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("mvcc: read compaction progress: %w", err)
 	}
+	empty, err := noLiveKeys(s.eng.DB)
+	if err != nil {
+		return fmt.Errorf("mvcc: read live keys: %w", err)
+	}
+	s.live.reset(empty)
 	s.mu.rev, s.mu.compactRev = rev, compactRev
 	s.compactor = newCompactor(s, done)
 	if compactRev > done {
