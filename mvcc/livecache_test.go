@@ -35,7 +35,7 @@ func checkLiveCache(t *testing.T, s *Store, keys []string, when string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return liveMeta{createRev: r.createRevision, modRev: r.modRevision, version: r.version, lease: r.lease}, true
+		return liveMeta{createRev: r.createRevision, version: r.version, lease: r.lease}, true
 	}
 	s.live.mu.Lock()
 	defer s.live.mu.Unlock()

@@ -156,7 +156,7 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (rev, prevLease int64, e
 		return 0, 0, err
 	}
 	tw.changes++
-	tw.wb.live.add(liveChange{key: string(key), meta: liveMeta{createRev: rec.createRevision, modRev: rev, version: rec.version, lease: lease}})
+	tw.wb.live.add(liveChange{key: string(key), meta: liveMeta{createRev: rec.createRevision, version: rec.version, lease: lease}})
 	tw.wb.Events = append(tw.wb.Events, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: &mvccpb.KeyValue{
 		Key: key, Value: value, CreateRevision: rec.createRevision, ModRevision: rev, Version: rec.version, Lease: lease,
 	}})
@@ -184,7 +184,7 @@ func (wb *Batch) lookupLive(key []byte) (liveMeta, bool, error) {
 	if err != nil {
 		return liveMeta{}, false, err
 	}
-	return liveMeta{createRev: p.createRevision, modRev: p.modRevision, version: p.version, lease: p.lease}, true, nil
+	return liveMeta{createRev: p.createRevision, version: p.version, lease: p.lease}, true, nil
 }
 
 // DeleteRange deletes the keys in [key, end) (end as in Range) and returns
