@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -36,6 +37,14 @@ type Store struct {
 
 	// live caches live records' metadata for the lookup before a put.
 	live *liveCache
+
+	// shared is the snapshot that reads at the current revision share
+	// (Read): taking and closing a Pebble snapshot per read locks the
+	// DB's snapshot list every time.
+	shared struct {
+		sync.Mutex
+		cur *sharedSnap
+	}
 
 	// hashes are the HashKV answers computed by the last compactions, of
 	// the versions as they were before each removed any (see compactOnce).
@@ -115,6 +124,7 @@ func (s *Store) Restore(install func() error) error {
 	c.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dropShared()
 	err := install()
 	if lerr := s.load(); err == nil {
 		err = lerr
@@ -122,12 +132,14 @@ func (s *Store) Restore(install func() error) error {
 	return err
 }
 
-// Close stops background compaction and waits for it.
+// Close stops background compaction and waits for it, and releases the
+// shared read snapshot (reads still open keep it until their End).
 func (s *Store) Close() {
 	s.mu.RLock()
 	c := s.compactor
 	s.mu.RUnlock()
 	c.close()
+	s.dropShared()
 }
 
 // Rev is the current store revision.
@@ -145,13 +157,55 @@ func (s *Store) CompactRev() int64 {
 }
 
 // Read returns a read transaction over a consistent snapshot at the current
-// revision. The caller must call End.
+// revision. The caller must call End. Reads at the same revision (and
+// compacted revision) share one Pebble snapshot: it was taken after the
+// commit that published the revision and before any later one, and the
+// writes that can come between without moving either revision are
+// outside the mvcc keyspaces (applied index, leases, members) or the
+// background compactor's, after each of whose runs the snapshot is
+// dropped (dropShared).
 func (s *Store) Read() *ReadTxn {
 	s.mu.RLock()
-	snap := s.eng.DB.NewSnapshot()
 	rev, compactRev := s.mu.rev, s.mu.compactRev
+	s.shared.Lock()
+	sh := s.shared.cur
+	if sh == nil || sh.rev != rev || sh.compactRev != compactRev {
+		if sh != nil {
+			sh.release() // the store's reference
+		}
+		sh = &sharedSnap{snap: s.eng.DB.NewSnapshot(), rev: rev, compactRev: compactRev}
+		sh.refs.Store(1)
+		s.shared.cur = sh
+	}
+	sh.refs.Add(1)
+	s.shared.Unlock()
 	s.mu.RUnlock()
-	return &ReadTxn{snap: snap, rev: rev, compactRev: compactRev}
+	return &ReadTxn{snap: sh.snap, sh: sh, rev: rev, compactRev: compactRev}
+}
+
+// sharedSnap is a Pebble snapshot shared by the reads at one revision,
+// closed when the store and every read have released it.
+type sharedSnap struct {
+	snap            *pebble.Snapshot
+	rev, compactRev int64
+	refs            atomic.Int64
+}
+
+func (sh *sharedSnap) release() {
+	if sh.refs.Add(-1) == 0 {
+		sh.snap.Close()
+	}
+}
+
+// dropShared releases the store's reference to the shared snapshot, so
+// the next read takes a fresh one.
+func (s *Store) dropShared() {
+	s.shared.Lock()
+	if sh := s.shared.cur; sh != nil {
+		s.shared.cur = nil
+		sh.release()
+	}
+	s.shared.Unlock()
 }
 
 // WaitCompacted blocks until old versions at or below rev are physically
