@@ -2,6 +2,8 @@ package mvcc
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"testing"
 
 	"github.com/cairn-kv/cairn/storage"
@@ -113,5 +115,50 @@ func TestReadsShareSnapshotPerRevision(t *testing.T) {
 	defer r.End()
 	if got := h.get(r, "a"); got != "other" {
 		t.Fatalf("after the install a read sees %q, want other", got)
+	}
+}
+
+// TestSharedSnapshotUnderConcurrentWrites reads from several goroutines
+// while a writer commits: every read must see the value written at its
+// own revision (the writer puts k = its revision), never an older or
+// newer one. Run it with -race.
+func TestSharedSnapshotUnderConcurrentWrites(t *testing.T) {
+	h := newHarness(t)
+	defer h.close()
+	h.put("k", "2")
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				rt := h.s.Read()
+				rr, err := rt.Range(context.Background(), []byte("k"), nil, RangeOptions{})
+				rev := rt.Rev()
+				rt.End()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got, want := string(rr.KVs[0].Value), strconv.FormatInt(rev, 10); got != want {
+					errs <- fmt.Errorf("read at revision %d sees %s", rev, got)
+					return
+				}
+			}
+		}()
+	}
+	for range 300 {
+		h.put("k", strconv.FormatInt(h.s.Rev()+1, 10))
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
