@@ -70,6 +70,10 @@ type Config struct {
 	// SnapshotCount is the number of applied Raft entries between Raft log
 	// compactions (etcd --snapshot-count).
 	SnapshotCount uint64
+	// LiveCacheBytes bounds the cache of live records' metadata that
+	// spares puts a storage read (--live-cache-bytes; 0: 16 MiB,
+	// negative: off).
+	LiveCacheBytes int64
 	// SnapshotCatchUpEntries is how many applied entries a log compaction
 	// keeps for slow followers (etcd --snapshot-catchup-entries); a
 	// follower further behind gets a snapshot. 0 means 5000.

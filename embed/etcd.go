@@ -114,6 +114,7 @@ func (s *Server) start() error {
 		InitialClusterToken:     s.cfg.InitialClusterToken,
 		InitialClusterState:     s.cfg.InitialClusterState,
 		SnapshotCount:           s.cfg.SnapshotCount,
+		LiveCacheBytes:          s.cfg.LiveCacheBytes,
 		CatchUpEntries:          s.cfg.SnapshotCatchUpEntries,
 		MaxRequestBytes:         s.cfg.MaxRequestBytes,
 		QuotaBackendBytes:       s.cfg.QuotaBackendBytes,

@@ -126,6 +126,9 @@ func (c *compactor) run() {
 				break
 			}
 			h, err := c.s.compactOnce(ctx, target)
+			// Reads after this see the removal (and its progress keys),
+			// not a snapshot shared from before it.
+			c.s.dropShared()
 			if err != nil {
 				if ctx.Err() == nil {
 					c.s.lg.Error("compaction failed", "revision", target, "error", err)

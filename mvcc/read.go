@@ -35,6 +35,7 @@ type RangeResult struct {
 // ReadTxn reads from a snapshot of the store.
 type ReadTxn struct {
 	snap       *pebble.Snapshot
+	sh         *sharedSnap // snap's owner
 	rev        int64
 	compactRev int64
 }
@@ -53,8 +54,8 @@ func (t *ReadTxn) Range(ctx context.Context, key, end []byte, ro RangeOptions) (
 	return rangeKeys(ctx, t.snap, key, end, t.rev, t.compactRev, ro)
 }
 
-// End releases the snapshot.
-func (t *ReadTxn) End() { t.snap.Close() }
+// End releases the snapshot. It must be called once.
+func (t *ReadTxn) End() { t.sh.release() }
 
 func rangeKeys(ctx context.Context, r pebble.Reader, key, end []byte, curRev, compactRev int64, ro RangeOptions) (*RangeResult, error) {
 	res := &RangeResult{}

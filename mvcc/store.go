@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -34,6 +35,17 @@ type Store struct {
 
 	compactor *compactor
 
+	// live caches live records' metadata for the lookup before a put.
+	live *liveCache
+
+	// shared is the snapshot that reads at the current revision share
+	// (Read): taking and closing a Pebble snapshot per read locks the
+	// DB's snapshot list every time.
+	shared struct {
+		sync.Mutex
+		cur *sharedSnap
+	}
+
 	// hashes are the HashKV answers computed by the last compactions, of
 	// the versions as they were before each removed any (see compactOnce).
 	hashes struct {
@@ -45,10 +57,27 @@ type Store struct {
 // Open reads the store's meta keys; it does no scan, so it costs the same
 // for any number of keys. A fresh store is at revision 1, as etcd's.
 func Open(eng *storage.Engine, lg *slog.Logger) (*Store, error) {
+	return OpenWith(eng, lg, Options{})
+}
+
+// Options tune a Store. The zero value is valid.
+type Options struct {
+	// LiveCacheBytes bounds the cache of live records' metadata that
+	// spares a put its read of the key's live record (keys' bytes plus
+	// about 80 bytes per key). 0 means DefaultLiveCacheBytes; negative
+	// disables the cache.
+	LiveCacheBytes int64
+}
+
+// OpenWith is Open with options.
+func OpenWith(eng *storage.Engine, lg *slog.Logger, o Options) (*Store, error) {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	s := &Store{eng: eng, lg: lg}
+	if o.LiveCacheBytes == 0 {
+		o.LiveCacheBytes = DefaultLiveCacheBytes
+	}
+	s := &Store{eng: eng, lg: lg, live: newLiveCache(o.LiveCacheBytes)}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -69,6 +98,11 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("mvcc: read compaction progress: %w", err)
 	}
+	empty, err := noLiveKeys(s.eng.DB)
+	if err != nil {
+		return fmt.Errorf("mvcc: read live keys: %w", err)
+	}
+	s.live.reset(empty)
 	s.mu.rev, s.mu.compactRev = rev, compactRev
 	s.compactor = newCompactor(s, done)
 	if compactRev > done {
@@ -90,6 +124,7 @@ func (s *Store) Restore(install func() error) error {
 	c.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dropShared()
 	err := install()
 	if lerr := s.load(); err == nil {
 		err = lerr
@@ -97,12 +132,14 @@ func (s *Store) Restore(install func() error) error {
 	return err
 }
 
-// Close stops background compaction and waits for it.
+// Close stops background compaction and waits for it, and releases the
+// shared read snapshot (reads still open keep it until their End).
 func (s *Store) Close() {
 	s.mu.RLock()
 	c := s.compactor
 	s.mu.RUnlock()
 	c.close()
+	s.dropShared()
 }
 
 // Rev is the current store revision.
@@ -120,13 +157,55 @@ func (s *Store) CompactRev() int64 {
 }
 
 // Read returns a read transaction over a consistent snapshot at the current
-// revision. The caller must call End.
+// revision. The caller must call End. Reads at the same revision (and
+// compacted revision) share one Pebble snapshot: it was taken after the
+// commit that published the revision and before any later one, and the
+// writes that can come between without moving either revision are
+// outside the mvcc keyspaces (applied index, leases, members) or the
+// background compactor's, after each of whose runs the snapshot is
+// dropped (dropShared).
 func (s *Store) Read() *ReadTxn {
 	s.mu.RLock()
-	snap := s.eng.DB.NewSnapshot()
 	rev, compactRev := s.mu.rev, s.mu.compactRev
+	s.shared.Lock()
+	sh := s.shared.cur
+	if sh == nil || sh.rev != rev || sh.compactRev != compactRev {
+		if sh != nil {
+			sh.release() // the store's reference
+		}
+		sh = &sharedSnap{snap: s.eng.DB.NewSnapshot(), rev: rev, compactRev: compactRev}
+		sh.refs.Store(1)
+		s.shared.cur = sh
+	}
+	sh.refs.Add(1)
+	s.shared.Unlock()
 	s.mu.RUnlock()
-	return &ReadTxn{snap: snap, rev: rev, compactRev: compactRev}
+	return &ReadTxn{snap: sh.snap, sh: sh, rev: rev, compactRev: compactRev}
+}
+
+// sharedSnap is a Pebble snapshot shared by the reads at one revision,
+// closed when the store and every read have released it.
+type sharedSnap struct {
+	snap            *pebble.Snapshot
+	rev, compactRev int64
+	refs            atomic.Int64
+}
+
+func (sh *sharedSnap) release() {
+	if sh.refs.Add(-1) == 0 {
+		sh.snap.Close()
+	}
+}
+
+// dropShared releases the store's reference to the shared snapshot, so
+// the next read takes a fresh one.
+func (s *Store) dropShared() {
+	s.shared.Lock()
+	if sh := s.shared.cur; sh != nil {
+		s.shared.cur = nil
+		sh.release()
+	}
+	s.shared.Unlock()
 }
 
 // WaitCompacted blocks until old versions at or below rev are physically

@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/etcd/api/v3/mvccpb"
-
-	"github.com/cairn-kv/cairn/storage"
 )
 
 // Batch collects the writes of a group of committed entries into one
@@ -23,10 +22,15 @@ type Batch struct {
 	compactRev int64
 	compacted  bool
 	// Events are the batch's changes in revision order, for watchers. A
-	// put carries the key's previous version as PrevKv (nil for a
-	// create); a delete only if its request loaded the deleted values
-	// (DeleteRangeWith).
+	// put carries no PrevKv (the lookup before it reads the previous
+	// version's metadata only, often from the live cache); a delete
+	// carries it only if its request loaded the deleted values
+	// (DeleteRangeWith). Watchers that ask for prev_kv read it with
+	// Store.PrevKV, as etcd's watch server reads it at mod_revision-1.
 	Events []*mvccpb.Event
+	// live is the batch's uncommitted live-record changes, which the
+	// store's live cache takes at Commit.
+	live pendingLive
 }
 
 // NewBatch starts a batch at the store's current revision.
@@ -63,6 +67,10 @@ func (s *Store) Commit(wb *Batch) error {
 	err := wb.b.Commit(pebble.NoSync)
 	if err == nil {
 		s.mu.rev, s.mu.compactRev = wb.rev, wb.compactRev
+		s.live.apply(wb.live.log)
+	} else {
+		// Whether any of it reached Pebble is unknown.
+		s.live.reset(false)
 	}
 	s.mu.Unlock()
 	wb.b.Close()
@@ -128,18 +136,12 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (rev, prevLease int64, e
 	rev = tw.beginRev + 1
 	sub := int64(tw.changes)
 	rec := record{createRevision: rev, modRevision: rev, version: 1, lease: lease, value: value}
-	prev, ok, err := storage.GetCopy(tw.wb.b, latestKey(nil, key))
+	prev, ok, err := tw.wb.lookupLive(key)
 	if err != nil {
 		return 0, 0, err
 	}
-	var prevKV *mvccpb.KeyValue
 	if ok {
-		p, err := decodeRecord(prev)
-		if err != nil {
-			return 0, 0, err
-		}
-		rec.createRevision, rec.version, prevLease = p.createRevision, p.version+1, p.lease
-		prevKV = &mvccpb.KeyValue{Key: key, CreateRevision: p.createRevision, ModRevision: p.modRevision, Version: p.version, Lease: p.lease, Value: p.value}
+		rec.createRevision, rec.version, prevLease = prev.createRev, prev.version+1, prev.lease
 	}
 	b := tw.wb.b
 	stored := rec
@@ -154,10 +156,35 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (rev, prevLease int64, e
 		return 0, 0, err
 	}
 	tw.changes++
+	tw.wb.live.add(liveChange{key: string(key), meta: liveMeta{createRev: rec.createRevision, version: rec.version, lease: lease}})
 	tw.wb.Events = append(tw.wb.Events, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: &mvccpb.KeyValue{
 		Key: key, Value: value, CreateRevision: rec.createRevision, ModRevision: rev, Version: rec.version, Lease: lease,
-	}, PrevKv: prevKV})
+	}})
 	return rev, prevLease, nil
+}
+
+// lookupLive is key's live record as the batch sees it (its own changes
+// first, then the store's live cache, then Pebble), without the value.
+func (wb *Batch) lookupLive(key []byte) (liveMeta, bool, error) {
+	if ch, ok := wb.live.get(key); ok {
+		return ch.meta, !ch.deleted, nil
+	}
+	if meta, found, known := wb.s.live.get(key); known {
+		return meta, found, nil
+	}
+	v, closer, err := wb.b.Get(latestKey(nil, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return liveMeta{}, false, nil
+	}
+	if err != nil {
+		return liveMeta{}, false, err
+	}
+	defer closer.Close()
+	p, err := decodeRecord(v)
+	if err != nil {
+		return liveMeta{}, false, err
+	}
+	return liveMeta{createRev: p.createRevision, version: p.version, lease: p.lease}, true, nil
 }
 
 // DeleteRange deletes the keys in [key, end) (end as in Range) and returns
@@ -194,6 +221,7 @@ func (tw *TxnWrite) DeleteRangeWith(ctx context.Context, key, end []byte, withVa
 		if err := b.Delete(latestKey(nil, kv.Key), nil); err != nil {
 			return nil, 0, err
 		}
+		tw.wb.live.add(liveChange{key: string(kv.Key), deleted: true})
 		if err := b.Set(eventKey(rev, sub), appendEvent(nil, byte(mvccpb.Event_DELETE), kv.Key), nil); err != nil {
 			return nil, 0, err
 		}
@@ -237,11 +265,12 @@ type Savepoint struct {
 	compactRev int64
 	compacted  bool
 	events     int
+	live       int
 }
 
 // Savepoint returns a mark of the batch's current state.
 func (wb *Batch) Savepoint() Savepoint {
-	return Savepoint{size: len(wb.b.Repr()), count: wb.b.Count(), rev: wb.rev, compactRev: wb.compactRev, compacted: wb.compacted, events: len(wb.Events)}
+	return Savepoint{size: len(wb.b.Repr()), count: wb.b.Count(), rev: wb.rev, compactRev: wb.compactRev, compacted: wb.compacted, events: len(wb.Events), live: len(wb.live.log)}
 }
 
 // RollbackTo undoes everything written to the batch after sp. It rebuilds
@@ -266,5 +295,6 @@ func (wb *Batch) RollbackTo(sp Savepoint) error {
 	wb.b = nb
 	wb.rev, wb.compactRev, wb.compacted = sp.rev, sp.compactRev, sp.compacted
 	wb.Events = wb.Events[:sp.events]
+	wb.live.truncate(sp.live)
 	return nil
 }

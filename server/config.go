@@ -28,6 +28,9 @@ type Config struct {
 	InitialClusterState string
 	// SnapshotCount is the number of applied entries between Raft log compactions.
 	SnapshotCount uint64
+	// LiveCacheBytes bounds the store's cache of live records' metadata
+	// (mvcc.Options.LiveCacheBytes: 0 is the default, negative off).
+	LiveCacheBytes int64
 	// CatchUpEntries is how many applied entries a log compaction keeps
 	// (etcd --snapshot-catchup-entries; 0: 5000).
 	CatchUpEntries uint64

@@ -178,7 +178,7 @@ func (m *Member) start() error {
 	if err := m.removeBackupFiles(); err != nil {
 		return err
 	}
-	m.kv, err = mvcc.Open(m.eng, m.lg)
+	m.kv, err = mvcc.OpenWith(m.eng, m.lg, mvcc.Options{LiveCacheBytes: m.cfg.LiveCacheBytes})
 	if err != nil {
 		return err
 	}

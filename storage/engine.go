@@ -104,10 +104,18 @@ func Open(dir string, opts Options) (*Engine, error) {
 		e.format = formatVersion
 	}
 	po := &pebble.Options{
-		Cache:            cache,
-		MemTableSize:     opts.MemTableBytes,
-		ErrorIfNotExists: !fresh,
-		Logger:           quietLogger{},
+		Cache:        cache,
+		MemTableSize: opts.MemTableBytes,
+		// L0 compactions start at 8 sublevels (Pebble: 4) and writes stop
+		// at 24 (Pebble: 12). Each L0 compaction rewrites the overlapping
+		// part of the base level, and with 4 MiB memtables it ran every
+		// 16 MiB of flushes: Pebble's compactions were 26-30% of the CPU
+		// of a put load, and this cut the CPU per put by 12-18% (issue 20,
+		// docs/perf.md). Point reads check at most 8 more bloom filters.
+		L0CompactionThreshold: 8,
+		L0StopWritesThreshold: 24,
+		ErrorIfNotExists:      !fresh,
+		Logger:                quietLogger{},
 		// Pebble's WAL stays in its default mode (synced only when asked,
 		// replayed up to the first bad record): the state is rebuilt
 		// from the Raft WAL, which never lets go of an entry before the

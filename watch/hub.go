@@ -284,9 +284,11 @@ func (h *Hub) notifyLocked(rev int64, evs []*mvccpb.Event) {
 }
 
 // notifyRevLocked queues one revision's events on the synced watchers
-// that match them. Delete events come without PrevKv (loading every
-// deleted value on the apply loop would cost as much as the values); it
-// is read here, once per event, if a matching watcher asked for it. That
+// that match them. Events come without PrevKv (loading every previous
+// value on the apply loop would cost as much as the values; puts find
+// their key's metadata in the store's live cache); it is read here, once
+// per event, if a matching watcher asked for it, as etcd's watch server
+// reads it at mod_revision-1. That
 // is a point read under mu, which the catch-up loop's move of a watcher
 // into the synced group must not overtake.
 func (h *Hub) notifyRevLocked(rev int64, evs []*mvccpb.Event) {
@@ -301,7 +303,7 @@ func (h *Hub) notifyRevLocked(rev int64, evs []*mvccpb.Event) {
 			if rev < w.minRev || !w.wants(evs[i]) {
 				return
 			}
-			if w.prevKV && evs[i].Type == mvccpb.Event_DELETE && evs[i].PrevKv == nil {
+			if w.prevKV && evs[i].PrevKv == nil && hasPrev(evs[i]) {
 				h.loadPrevKV(evs[i])
 			}
 			if index == nil {
@@ -329,12 +331,18 @@ func (h *Hub) notifyRevLocked(rev int64, evs []*mvccpb.Event) {
 	}
 }
 
-// loadPrevKV sets ev.PrevKv (a delete's) from storage. Nobody else has
+// hasPrev reports whether ev's key existed before it: a delete's did, a
+// put's unless the put created it (version 1).
+func hasPrev(ev *mvccpb.Event) bool {
+	return ev.Type == mvccpb.Event_DELETE || ev.Kv.Version > 1
+}
+
+// loadPrevKV sets ev.PrevKv from storage. Nobody else has
 // seen ev yet: the notifier fills it before it queues ev anywhere.
 func (h *Hub) loadPrevKV(ev *mvccpb.Event) {
 	prev, err := h.src.PrevKV(ev.Kv.Key, ev.Kv.ModRevision)
 	if err != nil {
-		h.lg.Error("watch: reading a deleted key's previous version failed", "key", string(ev.Kv.Key), "revision", ev.Kv.ModRevision, "error", err)
+		h.lg.Error("watch: reading a key's previous version failed", "key", string(ev.Kv.Key), "revision", ev.Kv.ModRevision, "error", err)
 		return
 	}
 	ev.PrevKv = prev

@@ -182,12 +182,13 @@ func TestSyncedWatchersGetEventsInOrder(t *testing.T) {
 	pst, rst := e.hub.NewStream(), e.hub.NewStream()
 	defer pst.Close()
 	defer rst.Close()
-	point := mustWatch(t, pst, watch.Request{Key: []byte("a")})
-	prefix := mustWatch(t, rst, watch.Request{Key: []byte("a"), End: []byte("b")})
+	point := mustWatch(t, pst, watch.Request{Key: []byte("a"), PrevKV: true})
+	prefix := mustWatch(t, rst, watch.Request{Key: []byte("a"), End: []byte("b"), PrevKV: true})
 	e.txn("put a 1")
 	e.txn("put ab 2", "put a 3", "put z 9")
 	e.txn("del a")
-	// Events carry PrevKv; the API layer strips it unless asked.
+	// A put's PrevKv is read for watchers that ask for it; the API layer
+	// strips it from events for those that did not.
 	equal(t, collect(t, pst, point, 3), []string{"PUT a=1@2", "PUT a=3@3 prev=1@2", "DELETE a=@4 prev=3@3"})
 	equal(t, collect(t, rst, prefix, 4), []string{"PUT a=1@2", "PUT ab=2@3", "PUT a=3@3 prev=1@2", "DELETE a=@4 prev=3@3"})
 }
@@ -265,7 +266,7 @@ func TestFutureStartRevisionWaits(t *testing.T) {
 	e := newEnv(t, watch.Config{})
 	st := e.hub.NewStream()
 	defer st.Close()
-	id := mustWatch(t, st, watch.Request{Key: []byte("k"), StartRev: 4})
+	id := mustWatch(t, st, watch.Request{Key: []byte("k"), StartRev: 4, PrevKV: true})
 	e.txn("put k 1") // rev 2: before the start
 	e.txn("put k 2") // rev 3
 	e.txn("put k 3") // rev 4

@@ -61,6 +61,8 @@ var flagGroups = []group{
 			set: func(c *embed.Config, v parsed) { c.WALDir = v.text }},
 		{name: "snapshot-count", kind: kindUint64, def: "10000", help: "Applied Raft entries between compactions of the Raft log.",
 			set: func(c *embed.Config, v parsed) { c.SnapshotCount = v.u }},
+		{name: "live-cache-bytes", kind: kindInt64, def: "0", help: "Bytes of memory for the metadata of recently written keys, which spares a put its storage read (0: 16 MiB; negative: off).",
+			set: func(c *embed.Config, v parsed) { c.LiveCacheBytes = v.i }},
 		{name: "heartbeat-interval", kind: kindUint, def: "100", help: "Raft heartbeat interval, in milliseconds.",
 			set: func(c *embed.Config, v parsed) { c.HeartbeatMs = uint(v.u) }},
 		{name: "election-timeout", kind: kindUint, def: "1000", help: "Raft election timeout, in milliseconds; at least 5 heartbeat intervals.",

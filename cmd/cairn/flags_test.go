@@ -67,6 +67,7 @@ func TestMappedFlags(t *testing.T) {
 		{[]string{"--initial-cluster-state=existing"}, func(c *embed.Config) any { return c.InitialClusterState }, "existing"},
 		{[]string{"--initial-cluster-token=tok"}, func(c *embed.Config) any { return c.InitialClusterToken }, "tok"},
 		{[]string{"--snapshot-count=5"}, func(c *embed.Config) any { return c.SnapshotCount }, uint64(5)},
+		{[]string{"--live-cache-bytes=-1"}, func(c *embed.Config) any { return c.LiveCacheBytes }, int64(-1)},
 		{[]string{"--max-request-bytes=1024"}, func(c *embed.Config) any { return c.MaxRequestBytes }, uint(1024)},
 		{[]string{"--max-txn-ops=0x10"}, func(c *embed.Config) any { return c.MaxTxnOps }, uint(16)},
 		{[]string{"--quota-backend-bytes=8589934592"}, func(c *embed.Config) any { return c.QuotaBackendBytes }, int64(8 << 30)},
