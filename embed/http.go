@@ -32,8 +32,8 @@ func (s *Server) httpHandler() http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	// No endpoint here reads a body; the JSON gateway's requests are
-	// bounded as gRPC's (--max-request-bytes plus framing).
-	return http.MaxBytesHandler(mux, int64(s.cfg.MaxRequestBytes)+maxBodyOverheadBytes)
+	// bounded as gRPC's (--max-request-bytes plus framing): gateway.go.
+	return s.withGateway(http.MaxBytesHandler(mux, int64(s.cfg.MaxRequestBytes)+maxBodyOverheadBytes))
 }
 
 // maxBodyOverheadBytes is the room above --max-request-bytes an HTTP

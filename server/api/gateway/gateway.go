@@ -1,0 +1,57 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	etcdservergw "go.etcd.io/etcd/api/v3/etcdserverpb/gw"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// New returns the gateway's handler for the paths under /v3/, forwarding
+// to conn. ctx bounds
+// the handlers' registration only; closing conn fails the requests in
+// flight. maxValueBytes bounds each JSON value read from a request body
+// (a unary request's body, one message of a streaming one); a larger value
+// fails the request with codes.InvalidArgument (HTTP 400) and
+// "http: request body too large".
+func New(ctx context.Context, conn *grpc.ClientConn, maxValueBytes int64) (http.Handler, error) {
+	// etcd's options, from serve.go's registerGateway.
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard,
+			&runtime.HTTPBodyMarshaler{
+				Marshaler: &runtime.JSONPb{
+					MarshalOptions: protojson.MarshalOptions{
+						UseProtoNames:   true,
+						EmitUnpopulated: false,
+					},
+					UnmarshalOptions: protojson.UnmarshalOptions{
+						DiscardUnknown: true,
+					},
+				},
+			},
+		),
+	)
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		etcdservergw.RegisterKVHandler,
+		etcdservergw.RegisterWatchHandler,
+		etcdservergw.RegisterLeaseHandler,
+		etcdservergw.RegisterClusterHandler,
+		etcdservergw.RegisterMaintenanceHandler,
+		etcdservergw.RegisterAuthHandler,
+		registerLockHandler,
+		registerElectionHandler,
+	} {
+		if err := register(ctx, mux, conn); err != nil {
+			return nil, err
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = newValueLimitReader(r.Body, maxValueBytes)
+		}
+		mux.ServeHTTP(w, r)
+	}), nil
+}
