@@ -40,8 +40,8 @@ type Server struct {
 	// gateway serves /v3/... over gwConn (gateway.go); nil when disabled.
 	gateway http.Handler
 	gwConn  *grpc.ClientConn
-	http *http.Server
-	peer *http.Server
+	http    *http.Server
+	peer    *http.Server
 
 	// tls holds the listeners' and dials' TLS configurations (tls.go).
 	tls listenerTLS
