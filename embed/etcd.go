@@ -149,7 +149,7 @@ func (s *Server) start() error {
 	if err := s.startGateway(); err != nil {
 		return err
 	}
-	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second, HTTP2: s.http2Config()}
+	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second, HTTP2: s.http2Config(), Protocols: httpProtocols()}
 	s.peer = &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
 	for _, m := range append(append([]*connMux{}, s.clientMuxes...), s.clientHTTPMuxes...) {
 		s.serve(func() error { return s.grpc.Serve(m.grpc) })

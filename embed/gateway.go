@@ -92,3 +92,14 @@ func (s *Server) http2Config() *http.HTTP2Config {
 	}
 	return &http.HTTP2Config{MaxConcurrentStreams: int(min(streams, math.MaxInt32))}
 }
+
+// httpProtocols serves HTTP/1 and HTTP/2, over TLS and, for connections
+// connMux has already decrypted and sniffed (h2sniff.go), HTTP/2 with
+// prior knowledge.
+func httpProtocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(true)
+	return &p
+}

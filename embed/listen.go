@@ -32,8 +32,9 @@ const (
 // connMux accepts connections on one listener, does the TLS handshake if
 // the listener is TLS, and splits them between gRPC and HTTP, as etcd
 // serves both on its client port. A plaintext connection is gRPC if it
-// opens with HTTP/2's "PRI * HTTP/2.0" preface; a TLS one if it
-// negotiated ALPN "h2" (HTTP/2 over TLS requires ALPN, RFC 9113 §3.2).
+// opens with HTTP/2's "PRI * HTTP/2.0" preface (as etcd's cmux); a TLS one
+// if it negotiated ALPN "h2" (HTTP/2 over TLS requires ALPN, RFC 9113
+// §3.2) and its first request is application/grpc (h2sniff.go).
 //
 // Each connection's handshake (or first bytes) runs on its own goroutine,
 // bounded by tlsHandshakeTimeout, so a slow or silent client never holds
@@ -114,7 +115,18 @@ func (m *connMux) classify(c net.Conn) (conn net.Conn, toGRPC, ok bool) {
 			return nil, false, false
 		}
 		_ = c.SetDeadline(time.Time{})
-		return tc, tc.ConnectionState().NegotiatedProtocol == "h2", true
+		switch {
+		case tc.ConnectionState().NegotiatedProtocol != "h2" || m.routes == routeHTTP:
+			return tc, false, true
+		case m.routes == routeGRPC:
+			return tc, true, true
+		}
+		// gRPC or JSON over HTTP/2: h2sniff.go.
+		conn, toGRPC, err := sniffH2(tc)
+		if err != nil {
+			return nil, false, false
+		}
+		return conn, toGRPC, true
 	}
 	if m.routes == routeHTTP {
 		_ = c.SetDeadline(time.Time{})
