@@ -52,7 +52,7 @@ func (s *Server) startGateway() error {
 // the gRPC server's message limit, so that a request whose bytes fields
 // take a third more room in base64 still reaches the gRPC server and gets
 // etcd's answer (ErrRequestTooLarge, or ResourceExhausted past the
-// message limit).
+// message limit). A larger one gets ResourceExhausted from the gateway.
 func gatewayValueBytes(maxRequestBytes uint) int64 {
 	return 2 * (int64(maxRequestBytes) + maxBodyOverheadBytes)
 }

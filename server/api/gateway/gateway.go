@@ -7,6 +7,8 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	etcdservergw "go.etcd.io/etcd/api/v3/etcdserverpb/gw"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -15,8 +17,8 @@ import (
 // the handlers' registration only; closing conn fails the requests in
 // flight. maxValueBytes bounds each JSON value read from a request body
 // (a unary request's body, one message of a streaming one); a larger value
-// fails the request with codes.InvalidArgument (HTTP 400) and
-// "http: request body too large".
+// fails the request with codes.ResourceExhausted (HTTP 429, as gRPC's
+// own message limit answers in etcd) and "http: request body too large".
 func New(ctx context.Context, conn *grpc.ClientConn, maxValueBytes int64) (http.Handler, error) {
 	// etcd's options, from serve.go's registerGateway.
 	mux := runtime.NewServeMux(
@@ -33,6 +35,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, maxValueBytes int64) (http.
 				},
 			},
 		),
+		runtime.WithErrorHandler(errorHandler),
 	)
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		etcdservergw.RegisterKVHandler,
@@ -54,4 +57,15 @@ func New(ctx context.Context, conn *grpc.ClientConn, maxValueBytes int64) (http.
 		}
 		mux.ServeHTTP(w, r)
 	}), nil
+}
+
+// errorHandler is grpc-gateway's default, except for a request whose body
+// passed the gateway's bound: the generated handlers report every decoding
+// error as InvalidArgument, where etcd, which reads any body, would answer
+// with gRPC's ResourceExhausted for a message past its limit.
+func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if vl, ok := r.Body.(*valueLimitReader); ok && vl.tripped.Load() {
+		err = status.Error(codes.ResourceExhausted, (&http.MaxBytesError{}).Error())
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"io"
 	"net/http"
+	"sync/atomic"
 )
 
 // valueLimitReader bounds each top-level JSON value of a request body at
@@ -20,6 +21,9 @@ type valueLimitReader struct {
 	inStr bool
 	esc   bool
 	err   error
+	// tripped is set with err, for the error handler, which may run on
+	// another goroutine than a streaming route's reader.
+	tripped atomic.Bool
 }
 
 func newValueLimitReader(rc io.ReadCloser, limit int64) io.ReadCloser {
@@ -35,6 +39,7 @@ func (r *valueLimitReader) Read(p []byte) (int, error) {
 		r.n++
 		if r.n > r.limit {
 			r.err = &http.MaxBytesError{Limit: r.limit}
+			r.tripped.Store(true)
 			r.rc.Close()
 			return 0, r.err
 		}
