@@ -8,6 +8,7 @@ import (
 	etcdservergw "go.etcd.io/etcd/api/v3/etcdserverpb/gw"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -36,6 +37,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, maxValueBytes int64) (http.
 			},
 		),
 		runtime.WithErrorHandler(errorHandler),
+		runtime.WithMetadata(markGateway),
 	)
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		etcdservergw.RegisterKVHandler,
@@ -68,4 +70,18 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 		err = status.Error(codes.ResourceExhausted, (&http.MaxBytesError{}).Error())
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// markGateway makes sure every call the gateway makes carries
+// "grpcgateway-accept", which etcd's auth (AuthInfoFromTLS) and Cairn's
+// take as the sign of a gateway call, whose TLS client certificate is the
+// member's own and must never name the user. grpc-gateway forwards the
+// HTTP Accept header under that name only when the request has one; a
+// client that sends none would otherwise be taken for the certificate's
+// common name (etcd has that hole).
+func markGateway(_ context.Context, r *http.Request) metadata.MD {
+	if r.Header.Get("Accept") != "" {
+		return nil
+	}
+	return metadata.Pairs("grpcgateway-accept", "*/*")
 }
