@@ -102,7 +102,7 @@ func (s *gwServer) do(t *testing.T, st gwStep) string {
 		return "error: " + err.Error()
 	}
 	defer resp.Body.Close()
-	head := fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Proto[:6], resp.Header.Get("Content-Type"))
+	head := fmt.Sprintf("%d %s %s %s", resp.StatusCode, resp.Proto[:6], resp.Header.Get("Content-Type"), headerNames(resp.Header))
 	if st.lines == 0 {
 		b, err := io.ReadAll(resp.Body)
 		if err != nil {
@@ -575,4 +575,25 @@ func jsonKeys(b []byte) []string {
 			stack[n-1].wantKey = true
 		}
 	}
+}
+
+// headerNames lists a response's header names, less those that differ by
+// nature (Date, Content-Length) and etcd's CORS headers (Cairn sends none:
+// docs/flags.md, --cors). Over TLS, etcd's gRPC server runs behind its
+// HTTP handler (grpc.Server.ServeHTTP), whose CORS headers and "Trailer"
+// announcement reach the gateway as gRPC header metadata and come back as
+// Grpc-Metadata-Access-Control-* and Grpc-Metadata-Trailer; Cairn's gRPC
+// transport sends no such metadata.
+func headerNames(h http.Header) string {
+	var names []string
+	for k := range h {
+		switch {
+		case k == "Date", k == "Content-Length", k == "Content-Type", strings.HasPrefix(k, "Access-Control-"),
+			strings.HasPrefix(k, "Grpc-Metadata-Access-Control-"), k == "Grpc-Metadata-Trailer":
+			continue
+		}
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return "[" + strings.Join(names, " ") + "]"
 }
