@@ -3,12 +3,17 @@ package embed
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-kv/cairn/pkg/tlsutil"
+	"github.com/cairn-kv/cairn/pkg/tlsutil/testcerts"
 )
 
 // gwPost POSTs body to path on the member's first client endpoint and
@@ -183,5 +188,63 @@ func TestGatewayMaxConcurrentStreams(t *testing.T) {
 	resp.Body.Close()
 	if got := <-put; !strings.HasPrefix(got, "200 ") {
 		t.Fatalf("put after the watch ended: %s", got)
+	}
+}
+
+// On a TLS client URL, JSON over HTTP/2 (curl --http2) reaches the
+// gateway and gRPC clients reach gRPC, on the same port, with a stream
+// limit that the server preface announces before the first request
+// (h2sniff.go); HTTP/1.1 reaches the gateway as before.
+func TestGatewayTLSHTTP2(t *testing.T) {
+	pki, err := testcerts.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t.TempDir())
+	cfg.ListenClientURLs = []url.URL{{Scheme: "https", Host: "127.0.0.1:0"}}
+	cfg.ClientTLS = tlsutil.Info{CertFile: pki.Server.Cert, KeyFile: pki.Server.Key, TrustedCAFile: pki.CA, ClientCertAuth: true}
+	cfg.MaxConcurrentStreams = 2
+	srv, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ep := srv.ClientEndpoints()[0]
+	for _, h2 := range []bool{true, false} {
+		tlsCfg := tlsClient(t, pki, &pki.Client)
+		tr := &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}
+		wantProto := "HTTP/2.0"
+		if !h2 {
+			tlsCfg.NextProtos = []string{"http/1.1"}
+			tr = &http.Transport{TLSClientConfig: tlsCfg, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
+			wantProto = "HTTP/1.1"
+		}
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		// Several requests at once on the connection, over the limit.
+		errc := make(chan error, 5)
+		for i := range 5 {
+			go func() {
+				resp, err := c.Post("https://"+ep+"/v3/kv/put", "application/json", strings.NewReader(fmt.Sprintf(`{"key":"aDI=","value":"MQ==","lease":"%d"}`, 0*i)))
+				if err != nil {
+					errc <- err
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || resp.Proto != wantProto {
+					err = fmt.Errorf("%s %d %s", resp.Proto, resp.StatusCode, b)
+				}
+				errc <- err
+			}()
+		}
+		for range 5 {
+			if err := <-errc; err != nil {
+				t.Errorf("JSON over TLS (h2 %v): %v", h2, err)
+			}
+		}
+		tr.CloseIdleConnections()
+	}
+	if err := put([]string{ep}, tlsClient(t, pki, &pki.Client)); err != nil {
+		t.Fatalf("gRPC over TLS: %v", err)
 	}
 }

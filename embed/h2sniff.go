@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -19,7 +20,7 @@ import (
 // application/grpc to grpc.Server.ServeHTTP (serve.go's grpcHandlerFunc),
 // which costs gRPC clients several times the CPU of gRPC's own transport
 // (docs/perf.md). Cairn routes per connection instead, by the content type
-// of its first request: connMux answers the client preface with an empty
+// of its first request: connMux answers the client preface with a
 // SETTINGS frame (the server preface, RFC 9113 §3.4, which gRPC clients
 // wait for before they send anything), reads frames up to the first
 // HEADERS, and decodes its header block. application/grpc goes to gRPC's
@@ -40,13 +41,25 @@ const h2SniffTimeout = 3 * time.Second
 // are complete; past it the connection goes to gRPC.
 const h2SniffMaxBytes = 256 << 10
 
-// emptySettings is a SETTINGS frame with no parameters.
-var emptySettings = []byte{0, 0, 0, byte(http2.FrameSettings), 0, 0, 0, 0, 0}
+// serverPreface is the SETTINGS frame connMux sends first: empty, or
+// with SETTINGS_MAX_CONCURRENT_STREAMS when --max-concurrent-streams sets
+// a limit (0 and the maximum mean none), so the client obeys the limit
+// from its first requests, before the chosen server's own SETTINGS
+// arrive. Both servers announce the same limit (http2Config).
+func serverPreface(maxStreams uint32) []byte {
+	if maxStreams == 0 || maxStreams > math.MaxInt32 {
+		return []byte{0, 0, 0, byte(http2.FrameSettings), 0, 0, 0, 0, 0}
+	}
+	v := maxStreams
+	return []byte{0, 0, 6, byte(http2.FrameSettings), 0, 0, 0, 0, 0,
+		0, byte(http2.SettingMaxConcurrentStreams), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}
 
-// sniffH2 reads c up to its first request's headers and returns c with
+// sniffH2 sends settings (serverPreface) after the client preface, reads
+// c up to its first request's headers and returns c with
 // those bytes to be read again, and whether the request is gRPC. An error
 // means the client went away.
-func sniffH2(c *tls.Conn) (net.Conn, bool, error) {
+func sniffH2(c *tls.Conn, settings []byte) (net.Conn, bool, error) {
 	var rec bytes.Buffer
 	_ = c.SetReadDeadline(time.Now().Add(h2SniffTimeout))
 	defer c.SetReadDeadline(time.Time{})
@@ -59,7 +72,7 @@ func sniffH2(c *tls.Conn) (net.Conn, bool, error) {
 		if string(preface) != http2.ClientPreface {
 			return true, nil // gRPC's transport rejects it
 		}
-		if _, err := c.Write(emptySettings); err != nil {
+		if _, err := c.Write(settings); err != nil {
 			return true, err
 		}
 		fr := http2.NewFramer(nil, in)
@@ -119,7 +132,7 @@ func (c *sniffedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // h2AckFilter passes an HTTP/2 client's byte stream through, frame by
 // frame, less its first SETTINGS acknowledgement (the one for
-// emptySettings); after that it is a plain reader. left starts at the
+// serverPreface); after that it is a plain reader. left starts at the
 // preface's length, which is passed through as it is.
 type h2AckFilter struct {
 	r       io.Reader

@@ -40,10 +40,13 @@ const (
 // bounded by tlsHandshakeTimeout, so a slow or silent client never holds
 // up the others; a failed handshake is logged and the connection closed.
 type connMux struct {
-	root       net.Listener
-	tls        *tls.Config // nil: plaintext
-	routes     routes
-	what       string // "client", "peer", "metrics": for logs
+	root   net.Listener
+	tls    *tls.Config // nil: plaintext
+	routes routes
+	what   string // "client", "peer", "metrics": for logs
+	// h2Preface is the SETTINGS frame sent to an HTTP/2 TLS client before
+	// its first request is read (h2sniff.go).
+	h2Preface  []byte
 	lg         *slog.Logger
 	grpc, http *chanListener
 	wg         sync.WaitGroup
@@ -57,8 +60,9 @@ type connMux struct {
 	}
 }
 
-func newConnMux(l net.Listener, tlsCfg *tls.Config, r routes, what string, lg *slog.Logger) *connMux {
-	m := &connMux{root: l, tls: tlsCfg, routes: r, what: what, lg: lg, grpc: newChanListener(l.Addr()), http: newChanListener(l.Addr())}
+func newConnMux(l net.Listener, tlsCfg *tls.Config, r routes, what string, maxStreams uint32, lg *slog.Logger) *connMux {
+	m := &connMux{root: l, tls: tlsCfg, routes: r, what: what, lg: lg, grpc: newChanListener(l.Addr()), http: newChanListener(l.Addr()),
+		h2Preface: serverPreface(maxStreams)}
 	m.mu.pending = map[net.Conn]struct{}{}
 	m.wg.Add(1)
 	go m.serve()
@@ -122,7 +126,7 @@ func (m *connMux) classify(c net.Conn) (conn net.Conn, toGRPC, ok bool) {
 			return tc, true, true
 		}
 		// gRPC or JSON over HTTP/2: h2sniff.go.
-		conn, toGRPC, err := sniffH2(tc)
+		conn, toGRPC, err := sniffH2(tc, m.h2Preface)
 		if err != nil {
 			return nil, false, false
 		}

@@ -390,7 +390,7 @@ func (s *Server) listenAll() error {
 			if err != nil {
 				return fmt.Errorf("listen on %s URL %s: %w", l.what, u.String(), err)
 			}
-			*l.muxes = append(*l.muxes, newConnMux(ln, tlsFor(u, l.tls), l.routes, l.what, s.lg))
+			*l.muxes = append(*l.muxes, newConnMux(ln, tlsFor(u, l.tls), l.routes, l.what, c.MaxConcurrentStreams, s.lg))
 		}
 	}
 	return nil
