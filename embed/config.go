@@ -153,6 +153,10 @@ type Config struct {
 	// MaxConcurrentStreams is the most concurrent gRPC streams per client
 	// connection (etcd --max-concurrent-streams). 0 means no limit.
 	MaxConcurrentStreams uint32
+	// DisableGRPCGateway stops serving etcd's gRPC-JSON gateway (/v3/...)
+	// on the client HTTP endpoints (etcd --enable-grpc-gateway=false); those
+	// paths then answer 404, as etcd's.
+	DisableGRPCGateway bool
 	// GRPCKeepAliveMinTime is the shortest interval at which a client may
 	// ping the server; a client that pings more often is disconnected
 	// (etcd --grpc-keepalive-min-time). 0 means 5 s.

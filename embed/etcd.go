@@ -37,8 +37,11 @@ type Server struct {
 	// self is the member's client to itself, for the Lock and Election
 	// services; dialled once the client listeners serve.
 	self api.SelfClient
-	http *http.Server
-	peer *http.Server
+	// gateway serves /v3/... over gwConn (gateway.go); nil when disabled.
+	gateway http.Handler
+	gwConn  *grpc.ClientConn
+	http    *http.Server
+	peer    *http.Server
 
 	// tls holds the listeners' and dials' TLS configurations (tls.go).
 	tls listenerTLS
@@ -148,7 +151,10 @@ func (s *Server) start() error {
 		Metrics: s.member.MetricsRegisterer(), HandlingTime: s.cfg.Metrics == MetricsExtensive, Self: &s.self,
 		ClientCertAuth: s.cfg.ClientTLS.ClientCertAuth,
 		ServerOptions:  s.grpcServerOptions()})
-	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	if err := s.startGateway(); err != nil {
+		return err
+	}
+	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second, HTTP2: s.http2Config(), Protocols: httpProtocols()}
 	s.peer = &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
 	for _, m := range append(append([]*connMux{}, s.clientMuxes...), s.clientHTTPMuxes...) {
 		s.serve(func() error { return s.grpc.Serve(m.grpc) })
@@ -347,6 +353,7 @@ func (s *Server) closeAll() error {
 	// Fail the Lock and Election calls that wait on the member first, so
 	// the gRPC server can stop gracefully.
 	s.self.Close()
+	s.closeGateway()
 	if s.grpc != nil {
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()

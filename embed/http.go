@@ -31,9 +31,10 @@ func (s *Server) httpHandler() http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	// No endpoint here reads a body; the JSON gateway's requests are
-	// bounded as gRPC's (--max-request-bytes plus framing).
-	return http.MaxBytesHandler(mux, int64(s.cfg.MaxRequestBytes)+maxBodyOverheadBytes)
+	// Bodies here (the v2 keys API's) are bounded as gRPC's requests
+	// (--max-request-bytes plus framing); the JSON gateway, which takes
+	// /v3/ before this bound, bounds its own (gateway.go).
+	return s.withGateway(http.MaxBytesHandler(mux, int64(s.cfg.MaxRequestBytes)+maxBodyOverheadBytes))
 }
 
 // maxBodyOverheadBytes is the room above --max-request-bytes an HTTP

@@ -32,17 +32,21 @@ const (
 // connMux accepts connections on one listener, does the TLS handshake if
 // the listener is TLS, and splits them between gRPC and HTTP, as etcd
 // serves both on its client port. A plaintext connection is gRPC if it
-// opens with HTTP/2's "PRI * HTTP/2.0" preface; a TLS one if it
-// negotiated ALPN "h2" (HTTP/2 over TLS requires ALPN, RFC 9113 §3.2).
+// opens with HTTP/2's "PRI * HTTP/2.0" preface (as etcd's cmux); a TLS one
+// if it negotiated ALPN "h2" (HTTP/2 over TLS requires ALPN, RFC 9113
+// §3.2) and its first request is application/grpc (h2sniff.go).
 //
 // Each connection's handshake (or first bytes) runs on its own goroutine,
 // bounded by tlsHandshakeTimeout, so a slow or silent client never holds
 // up the others; a failed handshake is logged and the connection closed.
 type connMux struct {
-	root       net.Listener
-	tls        *tls.Config // nil: plaintext
-	routes     routes
-	what       string // "client", "peer", "metrics": for logs
+	root   net.Listener
+	tls    *tls.Config // nil: plaintext
+	routes routes
+	what   string // "client", "peer", "metrics": for logs
+	// h2Preface is the SETTINGS frame sent to an HTTP/2 TLS client before
+	// its first request is read (h2sniff.go).
+	h2Preface  []byte
 	lg         *slog.Logger
 	grpc, http *chanListener
 	wg         sync.WaitGroup
@@ -56,8 +60,9 @@ type connMux struct {
 	}
 }
 
-func newConnMux(l net.Listener, tlsCfg *tls.Config, r routes, what string, lg *slog.Logger) *connMux {
-	m := &connMux{root: l, tls: tlsCfg, routes: r, what: what, lg: lg, grpc: newChanListener(l.Addr()), http: newChanListener(l.Addr())}
+func newConnMux(l net.Listener, tlsCfg *tls.Config, r routes, what string, maxStreams uint32, lg *slog.Logger) *connMux {
+	m := &connMux{root: l, tls: tlsCfg, routes: r, what: what, lg: lg, grpc: newChanListener(l.Addr()), http: newChanListener(l.Addr()),
+		h2Preface: serverPreface(maxStreams)}
 	m.mu.pending = map[net.Conn]struct{}{}
 	m.wg.Add(1)
 	go m.serve()
@@ -114,7 +119,18 @@ func (m *connMux) classify(c net.Conn) (conn net.Conn, toGRPC, ok bool) {
 			return nil, false, false
 		}
 		_ = c.SetDeadline(time.Time{})
-		return tc, tc.ConnectionState().NegotiatedProtocol == "h2", true
+		switch {
+		case tc.ConnectionState().NegotiatedProtocol != "h2" || m.routes == routeHTTP:
+			return tc, false, true
+		case m.routes == routeGRPC:
+			return tc, true, true
+		}
+		// gRPC or JSON over HTTP/2: h2sniff.go.
+		conn, toGRPC, err := sniffH2(tc, m.h2Preface)
+		if err != nil {
+			return nil, false, false
+		}
+		return conn, toGRPC, true
 	}
 	if m.routes == routeHTTP {
 		_ = c.SetDeadline(time.Time{})

@@ -222,10 +222,10 @@ func (s *Server) setupTLS() error {
 
 	var err error
 	if !client.Empty() {
-		// Prefer HTTP/1.1 for clients that offer it: gRPC clients offer
-		// only h2, so the connection can be routed by its ALPN protocol
-		// (see connMux), and curl or a browser still reach /health.
-		client.NextProtos = []string{"http/1.1", "h2"}
+		// h2 first, as etcd: connMux routes an HTTP/2 connection by the
+		// content type of its first request (h2sniff.go), so curl --http2
+		// reaches the JSON gateway over HTTP/2 and gRPC clients gRPC.
+		client.NextProtos = []string{"h2", "http/1.1"}
 		if s.tls.client, err = client.ServerConfig(); err != nil {
 			return fmt.Errorf("client TLS: %w", err)
 		}
@@ -342,7 +342,7 @@ func (s *Server) grpcServerOptions() []grpc.ServerOption {
 }
 
 // handshaken are gRPC server credentials for connections whose TLS
-// handshake connMux already did: a *tls.Conn is reported with its TLS
+// handshake connMux already did: a TLS connection is reported with its TLS
 // state (so a service can read the client certificate's CN), any other
 // connection as plaintext.
 type handshaken struct{}
@@ -352,7 +352,7 @@ func (handshaken) ClientHandshake(context.Context, string, net.Conn) (net.Conn, 
 }
 
 func (handshaken) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	if tc, ok := c.(*tls.Conn); ok {
+	if tc, ok := c.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		return c, credentials.TLSInfo{State: tc.ConnectionState(), CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
 	}
 	return c, nil, nil
@@ -390,7 +390,7 @@ func (s *Server) listenAll() error {
 			if err != nil {
 				return fmt.Errorf("listen on %s URL %s: %w", l.what, u.String(), err)
 			}
-			*l.muxes = append(*l.muxes, newConnMux(ln, tlsFor(u, l.tls), l.routes, l.what, s.lg))
+			*l.muxes = append(*l.muxes, newConnMux(ln, tlsFor(u, l.tls), l.routes, l.what, c.MaxConcurrentStreams, s.lg))
 		}
 	}
 	return nil

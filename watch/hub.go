@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -100,6 +101,11 @@ type Hub struct {
 		room      *sync.Cond // signalled when pending shrinks
 	}
 
+	// watchers and streams count the registered watchers and the open
+	// streams, for etcd's etcd_debugging_mvcc_watcher_total and
+	// etcd_debugging_mvcc_watch_stream_total gauges.
+	watchers, streams atomic.Int64
+
 	wake chan struct{} // the notifier has work
 	kick chan struct{} // the catch-up loop has work
 	stop chan struct{}
@@ -154,6 +160,12 @@ func NewHub(src Source, rev int64, cfg Config) *Hub {
 	go h.notifyLoop()
 	return h
 }
+
+// Watchers is the number of watchers registered, on every stream.
+func (h *Hub) Watchers() int64 { return h.watchers.Load() }
+
+// Streams is the number of streams opened and not yet closed.
+func (h *Hub) Streams() int64 { return h.streams.Load() }
 
 // Close stops the notifier and the catch-up loop and waits for them.
 func (h *Hub) Close() {
@@ -387,6 +399,7 @@ func (h *Hub) kickLocked() {
 // becomes that revision + 1, as in etcd, and w is registered in the same
 // critical section as the choice, so no batch falls between the two.
 func (h *Hub) addLocked(w *watcher) int64 {
+	h.watchers.Add(1)
 	h.qmu.Lock()
 	cur := h.qmu.committed
 	h.qmu.Unlock()
@@ -424,6 +437,9 @@ func (h *Hub) remove(w *watcher) {
 		delete(h.unsynced, w)
 	case stateParked:
 		delete(w.stream.parked, w)
+	}
+	if w.state != stateNew && w.state != stateRemoved {
+		h.watchers.Add(-1)
 	}
 	w.state = stateRemoved
 }

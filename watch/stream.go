@@ -71,6 +71,7 @@ type Stream struct {
 
 // NewStream opens a stream.
 func (h *Hub) NewStream() *Stream {
+	h.streams.Add(1)
 	return &Stream{hub: h, ready: make(chan struct{}, 1), room: make(chan struct{}, 1), done: make(chan struct{}),
 		parked: map[*watcher]struct{}{}, watchers: map[int64]*watcher{}, opts: map[int64]Request{}}
 }
@@ -247,6 +248,7 @@ func (s *Stream) Close() {
 		return
 	}
 	s.closed = true
+	s.hub.streams.Add(-1)
 	close(s.done)
 	ws := s.watchers
 	s.watchers = map[int64]*watcher{}
