@@ -2,11 +2,13 @@ package backup
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -104,20 +106,33 @@ func Restore(cfg RestoreConfig) (info RestoreInfo, err error) {
 		return info, err
 	}
 
-	created := false
-	if _, err := os.Stat(cfg.DataDir); errors.Is(err, os.ErrNotExist) {
-		created = true
+	// The data dir is built in a hidden sibling and renamed into place
+	// only once complete and synced: a crash midway leaves DataDir as it
+	// was (absent or empty) and a ".NAME.restoring-*" dir to remove, never
+	// a half-restored data dir that a member would start from.
+	parent, base := filepath.Split(filepath.Clean(cfg.DataDir))
+	if parent == "" {
+		parent = "."
 	}
-	eng, err := storage.Open(cfg.DataDir, storage.Options{})
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return info, err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+base+".restoring-")
 	if err != nil {
 		return info, err
 	}
+	eng, err := storage.Open(tmp, storage.Options{BulkLoad: true})
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return info, err
+	}
+	closed := false
 	defer func() {
-		if cerr := eng.Close(); err == nil && cerr != nil {
-			err = cerr
+		if !closed {
+			_ = eng.Close()
 		}
 		if err != nil {
-			removeContents(cfg.DataDir, created)
+			_ = os.RemoveAll(tmp)
 		}
 	}()
 
@@ -162,6 +177,11 @@ func Restore(cfg RestoreConfig) (info RestoreInfo, err error) {
 		return info, err
 	}
 	info.Revision, info.Compacted = rev, compacted
+	// One compaction of all the loaded tables into sorted runs (automatic
+	// ones are off while loading: they rewrote the data level by level).
+	if err := eng.CompactAll(context.Background()); err != nil {
+		return info, err
+	}
 
 	b := eng.DB.NewBatch()
 	defer b.Close()
@@ -202,7 +222,14 @@ func Restore(cfg RestoreConfig) (info RestoreInfo, err error) {
 	if err := cluster.Save(b); err != nil {
 		return info, err
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return info, err
+	}
+	closed = true
+	if err := eng.Close(); err != nil {
+		return info, err
+	}
+	if err := publishDir(tmp, cfg.DataDir); err != nil {
 		return info, err
 	}
 	info.ClusterID, info.MemberID = cluster.ID, cluster.LocalID
@@ -290,17 +317,21 @@ func parseLeaseRecord(b []byte) (lease.Lease, error) {
 	return l, nil
 }
 
-// removeContents undoes a failed restore: the whole dir if it created it,
-// else what it put inside.
-func removeContents(dir string, created bool) {
-	if created {
-		_ = os.RemoveAll(dir)
-		return
+// publishDir renames the finished dir tmp to dataDir (absent, or an empty
+// dir, which it replaces) and syncs the parent, so the rename is durable.
+func publishDir(tmp, dataDir string) error {
+	if err := os.Remove(dataDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("data dir %s: %w", dataDir, err)
 	}
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		_ = os.RemoveAll(dir + string(os.PathSeparator) + e.Name())
+	if err := os.Rename(tmp, dataDir); err != nil {
+		return err
 	}
+	d, err := os.Open(filepath.Dir(filepath.Clean(dataDir)))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // readAuth imports etcd's auth, authUsers and authRoles buckets into b:

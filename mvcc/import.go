@@ -14,12 +14,15 @@ const importCommitEvery = 10000
 // Importer writes versions restored from a backup straight into a new
 // store's keyspaces, in revision order, as Put and DeleteRange would have
 // written them. It is for an empty store that nothing else uses yet (cairn
-// snapshot restore); its batches commit without sync, Finish syncs.
+// snapshot restore); its batches commit without sync: the caller makes the
+// import durable (a flush of a store without WAL, as restore opens it).
 type Importer struct {
 	db  *pebble.DB
 	b   *pebble.Batch
 	n   int
 	rev int64 // the newest revision added
+	// scratch buffers for keys and records: the batch copies what it is given.
+	kbuf, vbuf []byte
 }
 
 // NewImporter starts an import into db.
@@ -39,22 +42,27 @@ func (im *Importer) Add(kv *mvccpb.KeyValue, sub int64, tombstone bool, compacte
 		rec = record{createRevision: kv.CreateRevision, version: kv.Version, lease: kv.Lease, value: kv.Value}
 		typ = byte(mvccpb.Event_PUT)
 	}
-	if err := im.b.Set(versionKey(nil, kv.Key, rev, sub), appendRecord(nil, rec), nil); err != nil {
+	im.kbuf, im.vbuf = versionKey(im.kbuf[:0], kv.Key, rev, sub), appendRecord(im.vbuf[:0], rec)
+	if err := im.b.Set(im.kbuf, im.vbuf, nil); err != nil {
 		return err
 	}
+	im.kbuf = latestKey(im.kbuf[:0], kv.Key)
 	if tombstone {
-		if err := im.b.Delete(latestKey(nil, kv.Key), nil); err != nil {
+		if err := im.b.Delete(im.kbuf, nil); err != nil {
 			return err
 		}
 	} else {
 		live := rec
 		live.modRevision = rev
-		if err := im.b.Set(latestKey(nil, kv.Key), appendRecord(nil, live), nil); err != nil {
+		im.vbuf = appendRecord(im.vbuf[:0], live)
+		if err := im.b.Set(im.kbuf, im.vbuf, nil); err != nil {
 			return err
 		}
 	}
 	if rev >= compacted {
-		if err := im.b.Set(eventKey(rev, sub), appendEvent(nil, typ, kv.Key), nil); err != nil {
+		im.kbuf = storage.AppendUint64(storage.AppendUint64(append(im.kbuf[:0], storage.KeyspaceEvents), uint64(rev)), uint64(sub))
+		im.vbuf = appendEvent(im.vbuf[:0], typ, kv.Key)
+		if err := im.b.Set(im.kbuf, im.vbuf, nil); err != nil {
 			return err
 		}
 	}
@@ -78,7 +86,7 @@ func (im *Importer) flush() error {
 func (im *Importer) Rev() int64 { return im.rev }
 
 // Finish records the store's revision (at least 1) and, if compacted > 0,
-// its compacted revision, and commits with sync. compactDone is the
+// its compacted revision, and commits (without sync). compactDone is the
 // revision up to which old versions are already gone (a backup holds only
 // what its compaction kept; a store whose compaction was still running
 // holds more, which the compactor removes after start).
@@ -95,7 +103,7 @@ func (im *Importer) Finish(rev, compacted, compactDone int64) error {
 			return err
 		}
 	}
-	return im.b.Commit(pebble.Sync)
+	return im.b.Commit(pebble.NoSync)
 }
 
 // ForEachLive calls fn with every live key and its lease, in key order, as
