@@ -184,7 +184,7 @@ func Restore(cfg RestoreConfig) (info RestoreInfo, err error) {
 	}
 
 	b := eng.DB.NewBatch()
-	defer b.Close()
+	defer func() { b.Close() }()
 	leases := map[int64]bool{}
 	err = src.View(func(tx *bolt.Tx) error {
 		lb := tx.Bucket(bucketLease)
@@ -208,7 +208,19 @@ func Restore(cfg RestoreConfig) (info RestoreInfo, err error) {
 		if id == lease.NoLease || !leases[id] {
 			return nil
 		}
-		return lease.ImportAttachment(b, id, key)
+		if err := lease.ImportAttachment(b, id, key); err != nil {
+			return err
+		}
+		// Commit every so many, so the batch stays bounded whatever the
+		// number of leased keys.
+		if b.Count() >= commitEvery {
+			if err := b.Commit(pebble.NoSync); err != nil {
+				return err
+			}
+			b.Close()
+			b = eng.DB.NewBatch()
+		}
+		return nil
 	}); err != nil {
 		return info, fmt.Errorf("restore lease attachments: %w", err)
 	}
