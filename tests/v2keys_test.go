@@ -287,3 +287,37 @@ func TestV2KeysCluster(t *testing.T) {
 		t.Errorf("/v2/machines: %q, want %q", got, strings.Join(want, ", "))
 	}
 }
+
+// TestV2KeysFailClosedUnderAuth: once v3 auth is enabled, the v2 keys API
+// (which has no credentials of its own in Cairn) refuses reads and writes
+// with etcd's v2 error 110 rather than bypassing the v3 permissions; with
+// auth disabled again it serves as before (docs/v2.md).
+func TestV2KeysFailClosedUnderAuth(t *testing.T) {
+	t.Parallel()
+	m := newMember(t, "--enable-v2", "--bcrypt-cost=4")
+	m.start(t)
+	keys := m.clientURL + "/v2/keys"
+	set := v2Call(t, "PUT", keys+"/k", url.Values{"value": {"v"}})
+	if set.status != http.StatusCreated || set.Node == nil {
+		t.Fatalf("set before auth: %d %+v", set.status, set)
+	}
+	setupAuth(t, newClient(t, m))
+	for _, c := range []struct{ method, path string }{{"GET", "/k"}, {"PUT", "/k"}, {"DELETE", "/k"}, {"POST", "/q"}} {
+		r := v2Call(t, c.method, keys+c.path, url.Values{"value": {"x"}})
+		if r.status != http.StatusUnauthorized || r.ErrorCode != 110 || r.Message != "The request requires user authentication" {
+			t.Errorf("%s %s under auth: %d %+v, want 401 with error 110", c.method, c.path, r.status, r)
+		}
+	}
+	root := authClient(t, "root", "rootpw", m.endpoint())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if g, err := root.Get(ctx, "_cairn/v2/k/001/k"); err != nil || g.Count != 1 || uint64(g.Kvs[0].ModRevision) != set.Node.ModifiedIndex {
+		t.Fatalf("the v2 key after refused writes: %v, %v; want it unchanged since index %d", g, err, set.Node.ModifiedIndex)
+	}
+	if _, err := root.AuthDisable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := v2Call(t, "GET", keys+"/k", nil); r.status != http.StatusOK || r.Node == nil || r.Node.Value == nil || *r.Node.Value != "v" {
+		t.Fatalf("get after auth disable: %d %+v", r.status, r)
+	}
+}
