@@ -21,6 +21,8 @@
 #   ETCD3_GIT=url    default https://github.com/microsoft/etcd3.git
 #   SUITE=all        run the whole suite (every *.test.js: KV, leases,
 #                    locks, elections, STM, watch, ...) instead of the auth file
+#   AUTH_TOKEN=jwt   run both servers with JWT tokens (RS256, a fresh RSA key;
+#                    default: simple tokens)
 #   ETCD=0           skip the etcd reference run
 #   KEEP=1           keep the work dir (source, node_modules, logs)
 # Exit status: 0 when every test passed on Cairn (and on etcd, if run).
@@ -33,6 +35,7 @@ repo=$(pwd)
 ETCD3_COMMIT=e74db2a81c68006feb770c1c21dbed5af46fdf40
 ETCD3_GIT=${ETCD3_GIT:-https://github.com/microsoft/etcd3.git}
 SUITE=${SUITE:-auth}
+AUTH_TOKEN=${AUTH_TOKEN:-simple}
 ETCD=${ETCD:-1}
 KEEP=${KEEP:-0}
 TEST_TIMEOUT=${TEST_TIMEOUT:-600} # seconds per mocha run
@@ -47,7 +50,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in go git node npm python3; do
+for tool in go git node npm python3 openssl; do
   command -v "$tool" >/dev/null || { echo "thirdparty-auth: $tool not found" >&2; exit 2; }
 done
 
@@ -81,6 +84,15 @@ else
   specs=(lib/test/roles.test.js)
 fi
 
+token_flag=simple
+if [ "$AUTH_TOKEN" = jwt ]; then
+  openssl genrsa -out "$work/jwt.key" 2048 2>/dev/null
+  openssl rsa -in "$work/jwt.key" -pubout -out "$work/jwt.pub" 2>/dev/null
+  token_flag="jwt,sign-method=RS256,priv-key=$work/jwt.key,pub-key=$work/jwt.pub,ttl=5m"
+elif [ "$AUTH_TOKEN" != simple ]; then
+  echo "thirdparty-auth: AUTH_TOKEN must be simple or jwt" >&2; exit 2
+fi
+
 freeport() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -97,7 +109,7 @@ start() {
     --listen-client-urls "https://127.0.0.1:$cport" --advertise-client-urls "https://127.0.0.1:$cport"
     --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport"
     --initial-cluster "default=http://127.0.0.1:$pport"
-    --cert-file "$cert" --key-file "$key")
+    --cert-file "$cert" --key-file "$key" --auth-token "$token_flag")
   if [ "$name" = cairn ]; then
     "$work/cairn" "${args[@]}" >"$log" 2>&1 &
   else
@@ -142,7 +154,7 @@ run cairn
 cairn_rc=$rc
 [ "$cairn_rc" = 0 ] || { echo "thirdparty-auth: the suite failed on Cairn (rc $cairn_rc)" >&2; status=1; }
 
-echo "== summary (etcd3 $ETCD3_COMMIT, suite $SUITE)"
+echo "== summary (etcd3 $ETCD3_COMMIT, suite $SUITE, --auth-token $AUTH_TOKEN)"
 for name in etcd cairn; do
   f=$work/$name.mocha.txt
   [ -f "$f" ] || continue

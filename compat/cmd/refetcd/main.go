@@ -55,6 +55,7 @@ func run(args []string) int {
 	fs.StringVar(&cfg.ClientTLSInfo.TrustedCAFile, "trusted-ca-file", "", "CA bundle that verifies client certificates.")
 	fs.BoolVar(&cfg.ClientTLSInfo.ClientCertAuth, "client-cert-auth", false, "Require client certificates.")
 	fs.StringVar(&cfg.ClientTLSInfo.CRLFile, "client-crl-file", "", "Client certificate revocation list (DER).")
+	fs.StringVar(&cfg.AuthToken, "auth-token", cfg.AuthToken, "Auth token type and options: simple, or jwt,sign-method=...,priv-key=...,pub-key=...")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
