@@ -29,7 +29,8 @@ const compactionPause = 10 * time.Millisecond
 // compactor removes versions made unreadable by compaction, in the
 // background and in bounded chunks, driven by the events of the revisions
 // compacted: its work is proportional to the revisions compacted, not to the
-// keys in the store. Reads never see its partial work: they refuse
+// keys in the store. A compaction whose span is large against the store
+// scans the versions instead (see preferScan), with the same result. Reads never see its partial work: they refuse
 // revisions below the compacted revision, and it only removes versions that
 // no readable revision needs. It never takes the store's lock, and it stops
 // between chunks when closed; a compaction interrupted by a stop or a crash
