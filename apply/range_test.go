@@ -67,7 +67,17 @@ func etcdRange(t *testing.T, rv ReadView, r *pb.RangeRequest) *pb.RangeResponse 
 // requests over a store with ties in every sort target: the answers must
 // be identical, including the order of tied keys, which etcd leaves to
 // sort.Sort.
+//
+// It runs once per width of exactTop's proxies (4, 8 and 12 bytes).
 func TestRangeMatchesEtcd(t *testing.T) {
+	defer func(w [2]uint) { packedWidths = w }(packedWidths)
+	for _, w := range [][2]uint{{32, 64}, {0, 64}, {0, 0}} {
+		packedWidths = w
+		t.Run(fmt.Sprintf("packed=%d,%d", w[0], w[1]), testRangeMatchesEtcd)
+	}
+}
+
+func testRangeMatchesEtcd(t *testing.T) {
 	a, kv := newApplier(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var reqs []*pb.InternalRaftRequest

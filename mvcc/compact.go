@@ -29,7 +29,8 @@ const compactionPause = 10 * time.Millisecond
 // compactor removes versions made unreadable by compaction, in the
 // background and in bounded chunks, driven by the events of the revisions
 // compacted: its work is proportional to the revisions compacted, not to the
-// keys in the store. Reads never see its partial work: they refuse
+// keys in the store. A compaction whose span is large against the store
+// scans the versions instead (see preferScan), with the same result. Reads never see its partial work: they refuse
 // revisions below the compacted revision, and it only removes versions that
 // no readable revision needs. It never takes the store's lock, and it stops
 // between chunks when closed; a compaction interrupted by a stop or a crash
@@ -281,7 +282,70 @@ func (s *Store) startCompaction(ctx context.Context, target int64) (*compactProg
 		}
 		cs.sum = sum
 	}
-	return &compactProgress{prev: cs.done, target: target, nextRev: cs.done + 1, base: cs.sum, state: cs.sum}, nil
+	p := &compactProgress{prev: cs.done, target: target, nextRev: cs.done + 1, base: cs.sum, state: cs.sum}
+	scan, err := preferScan(ctx, db, p)
+	if err != nil {
+		return nil, err
+	}
+	if scan {
+		p.endRev, p.endSub = p.target+1, scanMarker
+	}
+	return p, nil
+}
+
+// scanMarker in a compaction's endSub marks a compaction by a scan of the
+// versions keyspace (see compactScanChunk): its one open slice is the whole
+// span, and doneKey is the last key visited.
+const scanMarker = -1
+
+// How a compaction visits the keys changed in its span: by their events
+// (work proportional to the revisions compacted, a seek per event), or by
+// a scan of the versions keyspace in key order (work proportional to the
+// versions stored, a step per version). A seek costs about as much as
+// scanSeekCost steps, so a compaction scans when the store holds at most
+// scanSeekCost versions per revision compacted: one compaction of a span
+// that rewrote most keys many times. Both produce the same removals and
+// the same hash. compactionMode forces one of them, for tests.
+var (
+	scanSeekCost   = 4
+	compactionMode = compactAuto
+)
+
+const (
+	compactAuto = iota
+	compactByEvents
+	compactByScan
+)
+
+// preferScan decides how p visits its keys. It counts the versions stored,
+// stopping as soon as there are more than scanSeekCost per revision of the
+// span, so the decision costs at most that many steps per revision.
+func preferScan(ctx context.Context, db *pebble.DB, p *compactProgress) (bool, error) {
+	switch compactionMode {
+	case compactByEvents:
+		return false, nil
+	case compactByScan:
+		return true, nil
+	}
+	budget := int64(scanSeekCost) * (p.target - p.prev)
+	it, err := db.NewIter(&pebble.IterOptions{
+		LowerBound: []byte{storage.KeyspaceVersions},
+		UpperBound: storage.KeyspaceEnd(storage.KeyspaceVersions),
+	})
+	if err != nil {
+		return false, err
+	}
+	defer it.Close()
+	var n int64
+	for ok := it.First(); ok; ok = it.Next() {
+		if n++; n > budget {
+			return false, nil
+		}
+		if n%4096 == 0 && ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+	}
+	return true, it.Error()
 }
 
 // finishCompaction records a compaction whose events are all visited.
@@ -379,6 +443,9 @@ func readSlice(ctx context.Context, db *pebble.DB, p *compactProgress, sl *event
 // commits the deletions with the advanced progress. On error p and sl are
 // stale: the caller re-reads p.
 func (s *Store) compactChunk(ctx context.Context, p *compactProgress, sl *eventSlice) error {
+	if p.endSub == scanMarker {
+		return s.compactScanChunk(p)
+	}
 	db := s.eng.DB
 	if sl.evs == nil || sl.nextRev != p.nextRev || sl.nextSub != p.nextSub {
 		if err := readSlice(ctx, db, p, sl); err != nil {
@@ -493,4 +560,82 @@ func compactKey(vit *pebble.Iterator, b *pebble.Batch, key []byte, rev, sub int6
 		}
 	}
 	return n, nil
+}
+
+// compactScanChunk goes on with a compaction by scan (see scanMarker): it
+// visits the versions keyspace in key order from just after p.doneKey and
+// compacts each key whose newest version at or below p.target is after
+// p.prev (its last change in the span) with compactKey, as the event path
+// does, until about compactionChunk versions are visited or deletions
+// added, stopping between keys, then commits the deletions with the advanced progress. After the
+// last key it closes the span (p.nextRev past p.target).
+func (s *Store) compactScanChunk(p *compactProgress) error {
+	db := s.eng.DB
+	lower := []byte{storage.KeyspaceVersions}
+	if p.doneKey != nil {
+		lower = nextKeyPrefix(versionKeyPrefix(nil, p.doneKey))
+	}
+	vit, err := db.NewIter(&pebble.IterOptions{
+		LowerBound: []byte{storage.KeyspaceVersions},
+		UpperBound: storage.KeyspaceEnd(storage.KeyspaceVersions),
+	})
+	if err != nil {
+		return err
+	}
+	defer vit.Close()
+	b := db.NewBatch()
+	defer b.Close()
+	ops := 0
+	var last []byte // the last key visited, if any
+	ok := vit.SeekGE(lower)
+	for ok {
+		key, rev, sub, err := decodeVersionKey(vit.Key())
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(key, last) {
+			if ops >= compactionChunk {
+				break // at a key boundary: every key up to last is done
+			}
+			last = append(last[:0], key...)
+		}
+		ops++
+		switch {
+		case rev > p.target:
+			ok = vit.Next() // newer than the span: kept
+		case rev > p.prev:
+			// The key's newest version at or below target, so its last
+			// change in the span. compactKey reads the rest of its
+			// versions and leaves vit on the next key.
+			key = bytes.Clone(key)
+			n, err := compactKey(vit, b, key, rev, sub, p, 2*compactionChunk-ops)
+			if err != nil {
+				return err
+			}
+			ops += n
+			if ok = vit.Valid(); ok && bytes.HasPrefix(vit.Key(), versionKeyPrefix(nil, key)) {
+				return ErrCorruptRecord // compactKey did not take the key
+			}
+		default:
+			// At or below prev: the key did not change in the span (or
+			// this is an older version of one that did not), kept.
+			ok = vit.Next()
+		}
+	}
+	doneKey := p.doneKey
+	if last != nil {
+		doneKey = last
+	}
+	if !ok {
+		if err := vit.Error(); err != nil {
+			return err
+		}
+		p.nextRev, p.nextSub, p.endRev, p.endSub, p.doneKey = p.target+1, 0, 0, 0, nil
+	} else {
+		p.doneKey = doneKey
+	}
+	if err := b.Set(metaCompactProgress, p.encode(), nil); err != nil {
+		return err
+	}
+	return b.Commit(pebble.NoSync)
 }

@@ -79,9 +79,12 @@ func compactAndWait(b *testing.B, s *mvcc.Store) {
 // puts on random keys) on a store of 100k and of 1M keys: its cost should
 // follow the revisions compacted, not the keys in the store. One op is one
 // compaction, from the Compact commit to the physical removal.
+//
+// Sub-benchmarks force how the compaction visits keys (mode=events or
+// mode=scan) or let it choose (mode=auto, as the server does).
 func BenchmarkCompaction(b *testing.B) {
 	for _, n := range []int{100000, 1000000} {
-		b.Run(fmt.Sprintf("keys=%d/revs=10000", n), func(b *testing.B) {
+		forEachMode(b, fmt.Sprintf("keys=%d/revs=10000", n), func(b *testing.B) {
 			s := openBench(b)
 			keys := loadKeys(b, s, n)
 			rng := rand.New(rand.NewPCG(1, 2))
@@ -178,12 +181,25 @@ func BenchmarkWriterDuringCompaction(b *testing.B) {
 // every key many times: 20k keys written 10 times (200k revisions), all
 // compacted at once. This is where a scan of the versions is at its best.
 func BenchmarkCompactionDense(b *testing.B) {
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		s := openBench(b)
-		keys := benchKeys()[:20000]
-		putAll(b, s, keys, 10)
-		b.StartTimer()
-		compactAndWait(b, s)
+	forEachMode(b, "keys=20000/versions=10", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			s := openBench(b)
+			keys := benchKeys()[:20000]
+			putAll(b, s, keys, 10)
+			b.StartTimer()
+			compactAndWait(b, s)
+		}
+	})
+}
+
+// forEachMode runs bench as name/mode=M for each way compaction can visit
+// keys; -bench 'X/mode=auto' picks one.
+func forEachMode(b *testing.B, name string, bench func(b *testing.B)) {
+	for _, mode := range []string{"auto", "events", "scan"} {
+		b.Run(name+"/mode="+mode, func(b *testing.B) {
+			defer mvcc.SetCompactionMode(mode)()
+			bench(b)
+		})
 	}
 }

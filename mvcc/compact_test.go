@@ -201,6 +201,23 @@ func checkHashes(t *testing.T, h *harness, rng *rand.Rand, when string) {
 // scan at random revisions (deletions included), and compares what they
 // keep, what they read, and HashKV with a full-scan hash.
 func TestCompactionAgainstReference(t *testing.T) {
+	forEachCompactionMode(t, testCompactionAgainstReference)
+}
+
+// forEachCompactionMode runs test with compaction forced to visit keys by
+// their events, then by a scan.
+func forEachCompactionMode(t *testing.T, test func(t *testing.T)) {
+	defer func(m int) { compactionMode = m }(compactionMode)
+	for _, m := range []struct {
+		name string
+		mode int
+	}{{"events", compactByEvents}, {"scan", compactByScan}} {
+		compactionMode = m.mode
+		t.Run(m.name, test)
+	}
+}
+
+func testCompactionAgainstReference(t *testing.T) {
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
@@ -260,6 +277,10 @@ func TestCompactionAgainstReference(t *testing.T) {
 // compaction resumes and ends as the reference does, with the hash of the
 // uninterrupted compaction.
 func TestCompactionStepwise(t *testing.T) {
+	forEachCompactionMode(t, testCompactionStepwise)
+}
+
+func testCompactionStepwise(t *testing.T) {
 	defer func(n, e int) { compactionChunk, eventsPerSlice = n, e }(compactionChunk, eventsPerSlice)
 	compactionChunk, eventsPerSlice = 2, 7
 	for seed := range uint64(10) {
@@ -389,6 +410,64 @@ func TestCompactionAfterImport(t *testing.T) {
 				t.Fatalf("versions after the import's compaction\n%s\nreference:\n%s", got, want)
 			}
 			checkHashes(t, dst, rng, "after the import's compaction")
+		})
+	}
+}
+
+// TestCompactionPathsAgree gives two stores the same random history and
+// the same compactions, one store compacting by events and the other by a
+// scan of the versions (small chunks, so both stop mid-span), and checks
+// that they keep the same bytes in every keyspace compaction touches,
+// meta (the stored state sum) included, and give the same HashKV answers:
+// a compaction's hash must not depend on how it visited its keys.
+func TestCompactionPathsAgree(t *testing.T) {
+	defer func(n, e, m int) { compactionChunk, eventsPerSlice, compactionMode = n, e, m }(compactionChunk, eventsPerSlice, compactionMode)
+	for seed := range uint64(10) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 13))
+			compactionChunk, eventsPerSlice = 1+rng.IntN(5), 2+rng.IntN(30)
+			ev, sc := newHarness(t), newHarness(t)
+			defer ev.close()
+			defer sc.close()
+			prevDone := int64(-1)
+			for round := range 6 {
+				for _, op := range randomHistory(rng, 5+rng.IntN(60)) {
+					ev.apply(op)
+					sc.apply(op)
+				}
+				cur := ev.s.Rev()
+				if cur <= max(prevDone, 1) {
+					continue
+				}
+				rev := max(prevDone, 1) + 1 + rng.Int64N(cur-max(prevDone, 1))
+				wantHash := KVHash{Hash: ev.refHash(rev, prevDone), CompactRevision: prevDone, Revision: rev}
+				for _, h := range []struct {
+					h    *harness
+					mode int
+				}{{ev, compactByEvents}, {sc, compactByScan}} {
+					compactionMode = h.mode
+					h.h.commitCompact(rev)
+					if err := h.h.s.WaitCompacted(context.Background(), rev); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, ks := range []byte{storage.KeyspaceVersions, storage.KeyspaceEvents, storage.KeyspaceLatest, storage.KeyspaceMeta} {
+					if got, want := sc.keyspace(ks), ev.keyspace(ks); got != want {
+						t.Fatalf("round %d, compaction at %d: keyspace %c by scan\n%s\nby events:\n%s", round, rev, ks, got, want)
+					}
+				}
+				for _, r := range []int64{rev, 0, rev + rng.Int64N(cur-rev+1)} {
+					got, err1 := sc.s.HashKV(context.Background(), r)
+					want, err2 := ev.s.HashKV(context.Background(), r)
+					if err1 != nil || err2 != nil || got != want {
+						t.Fatalf("round %d: HashKV(%d) by scan %+v, %v; by events %+v, %v", round, r, got, err1, want, err2)
+					}
+				}
+				if got := ev.s.hashes.list[len(ev.s.hashes.list)-1]; got != wantHash {
+					t.Fatalf("round %d: compaction hash %+v, reference %+v", round, got, wantHash)
+				}
+				prevDone = rev
+			}
 		})
 	}
 }

@@ -28,7 +28,8 @@ const initialStreamChunk = 10
 // maxBytes (--max-request-bytes), as etcd's adjustChunkLimit.
 //
 // Memory per stream is one chunk being read and the one send is
-// encoding; the caller (server/api) must have refused sort orders and
+// encoding (send may clear the chunk's Kvs once it has encoded them:
+// RangeStream does not use a chunk after sending it); the caller (server/api) must have refused sort orders and
 // revision filters, which RangeStream does not serve, as etcd.
 func (m *Member) RangeStream(ctx context.Context, r *pb.RangeRequest, send func(*pb.RangeResponse) error) error {
 	if !r.Serializable {

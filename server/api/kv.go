@@ -5,6 +5,7 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -81,7 +82,17 @@ func (s *kvServer) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServe
 			if resp.Header != nil {
 				fill(s.hdr, &resp.Header)
 			}
-			return stream.Send(&pb.RangeStreamResponse{RangeResponse: resp})
+			// Encode first, then let the key-values go: gRPC holds the
+			// encoding until the client's flow control lets it out, so a
+			// stream waiting on its client holds its chunk once, not
+			// twice. The member (server/rangestream.go) does not use resp
+			// after send.
+			msg := new(grpc.PreparedMsg)
+			if err := msg.Encode(stream, &pb.RangeStreamResponse{RangeResponse: resp}); err != nil {
+				return err
+			}
+			resp.Kvs = nil
+			return stream.SendMsg(msg)
 		})
 	})
 	if err != nil {
