@@ -255,7 +255,17 @@ func compactMidStream(t *testing.T, ep string) error {
 	kv := pb.NewKVClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	st, err := kv.RangeStream(ctx, &pb.RangeRequest{Key: []byte("s/"), RangeEnd: []byte("s0"), KeysOnly: false})
+	// 16 MiB under cs/: far more than the 64 KiB flow-control window and
+	// the few chunks a server may hold, so neither server can finish the
+	// stream before the compaction lands (with the 300 small s/ keys it
+	// sometimes could, and the test flaked).
+	big := strings.Repeat("c", 256<<10)
+	for i := range 64 {
+		if _, err := kv.Put(ctx, &pb.PutRequest{Key: fmt.Appendf(nil, "cs/%02d", i), Value: []byte(big)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := kv.RangeStream(ctx, &pb.RangeRequest{Key: []byte("cs/"), RangeEnd: []byte("cs0")})
 	if err != nil {
 		t.Fatal(err)
 	}
