@@ -366,11 +366,13 @@ func checkDataDir(dir string) (fresh bool, m marker, err error) {
 const WALDirName = "wal"
 
 // checkManifests reads every Pebble MANIFEST in dir and fails if one is
-// damaged before its end. Pebble takes the first bad record of a MANIFEST
-// for its end (a torn write), which after damage in the middle silently
-// drops tables that later records still count on (issue 15's fault
-// injection found 2,286 of 4,019 acknowledged writes gone). A torn write
-// leaves nothing valid after the bad chunk; damage does.
+// damaged. Pebble takes the first bad record of a MANIFEST for its end (a
+// torn write), which after damage in the middle silently drops tables that
+// later records still count on (issue 15's fault injection found 2,286 of
+// 4,019 acknowledged writes gone), and after damage to the last record
+// drops that edit (a flush whose log is deleted: its writes). A torn write
+// leaves nothing valid after the bad chunk and ends the file early or in
+// zeros (tornAt); damage does not.
 func checkManifests(dir string) error {
 	names, err := filepath.Glob(filepath.Join(dir, "MANIFEST-*"))
 	if err != nil {
@@ -382,7 +384,7 @@ func checkManifests(dir string) error {
 			return fmt.Errorf("storage: %w", err)
 		}
 		if off, ok := manifestDamage(b); !ok {
-			return fmt.Errorf("storage: %s is corrupt at offset %d, with valid records after the damage; refusing to start: restore this member from a peer or a backup",
+			return fmt.Errorf("storage: %s is corrupt at offset %d (a record that fails its checksum and is no torn write); refusing to start: restore this member from a peer or a backup",
 				name, off)
 		}
 	}
@@ -418,9 +420,50 @@ func manifestDamage(b []byte) (int64, bool) {
 				return int64(off), false
 			}
 		}
-		return int64(off), true
+		return int64(off), tornAt(b, off)
 	}
 	return 0, true
+}
+
+// sectorSize is the unit a torn write leaves unwritten, as etcd's WAL
+// decoder assumes (its minSectorSize).
+const sectorSize = 512
+
+// tornAt reports whether the bad final chunk at off looks like a write a
+// crash cut short rather than damage, by etcd's rule for its WAL's last
+// record (decoder.isTornEntry): an append cut short either ends the file
+// before the chunk's end, or leaves whole sectors unwritten, which read
+// as zeros. So the chunk is torn if the file ends inside it, or if from
+// its start, its payload's start or a sector boundary inside it to the
+// end of the file every byte is zero. Bytes that are neither (a full-length chunk with a
+// bad checksum and no zero tail) are damage: Pebble would drop that
+// version edit, and with it a flush whose log is gone.
+func tornAt(b []byte, off int) bool {
+	if off+recHeaderSize > len(b) {
+		return true
+	}
+	end := off + recHeaderSize + int(binary.LittleEndian.Uint16(b[off+4:]))
+	if end > len(b) {
+		return true
+	}
+	if allZero(b[off:]) || allZero(b[off+recHeaderSize:]) {
+		return true
+	}
+	for s := (off/sectorSize + 1) * sectorSize; s < end; s += sectorSize {
+		if allZero(b[s:]) {
+			return true
+		}
+	}
+	return false
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // chunkAt reports whether a valid chunk starts at off, and where it ends.
