@@ -176,7 +176,8 @@ func (m *Member) start() error {
 		return err
 	} else {
 		m.restarted = true
-		m.lg.Info("restarting member", "cluster-id", fmt.Sprintf("%x", cluster.ID), "member-id", fmt.Sprintf("%x", cluster.LocalID))
+		m.lg.Info("restarting member", "cluster-id", fmt.Sprintf("%x", cluster.ID), "member-id", fmt.Sprintf("%x", cluster.LocalID),
+			"state-open", m.eng.Recovery.Took.String(), "state-log-bytes", m.eng.Recovery.LogBytes)
 	}
 	m.cluster = cluster
 	m.ids.init(cluster.LocalID, time.Now())
