@@ -208,6 +208,8 @@ func Open(dir string, opts Options) (*Engine, error) {
 		po.L0StopWritesThreshold = 1 << 30
 	}
 	po.EnsureDefaults()
+	gate := newOpenGate()
+	po.Experimental.CompactionScheduler = gate
 	if err := checkManifests(filepath.Join(dir, dbDir)); err != nil {
 		return nil, err
 	}
@@ -223,6 +225,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", filepath.Join(dir, dbDir), err)
 	}
+	gate.open()
 	if fresh && e.incomplete == "" {
 		// The marker goes last: a directory without it is not ours, and a
 		// crash before this point leaves a directory the next Open refuses
