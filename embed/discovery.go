@@ -83,7 +83,10 @@ func (c *Config) validateDiscovery() error {
 // discover sets InitialCluster (and, for v2 and v3 discovery,
 // InitialClusterToken) from the discovery service, when discovery is on
 // and the data dir holds no member yet. It runs before anything writes to
-// the data dir, so a failure leaves it as it was.
+// the data dir, so a failure leaves it as it was; once it succeeds it keeps
+// the cluster found in the data dir (storage.SaveDiscovered), and a start
+// that stops before the member is stored bootstraps that cluster when run
+// again.
 func (s *Server) discover() error {
 	d := &s.cfg.Discovery
 	if !d.enabled() {
@@ -93,6 +96,17 @@ func (s *Server) discover() error {
 	if storage.HasData(s.cfg.Dir) {
 		s.lg.Warn("discovery is ignored since the member has data; restarting with the members it stored", "data-dir", s.cfg.Dir)
 		s.cfg.InitialCluster = self
+		s.noBootstrap = true
+		return nil
+	}
+	// A first start that stopped after discovery and before its member
+	// was stored: bootstrap the cluster discovery found then. Discovering
+	// again would find this member registered already (a duplicate ID).
+	if cluster, token, ok, err := storage.Discovered(s.cfg.Dir); err != nil {
+		return err
+	} else if ok {
+		s.lg.Warn("resuming a first start that stopped after discovery, with the initial cluster discovered then", "data-dir", s.cfg.Dir, "initial-cluster", cluster)
+		s.cfg.InitialCluster, s.cfg.InitialClusterToken = cluster, token
 		return nil
 	}
 	if s.cfg.InitialClusterState == ClusterStateExisting && (d.URL != "" || len(d.V3.Endpoints) > 0) {
@@ -161,6 +175,10 @@ func (s *Server) discover() error {
 	}
 	if _, err := ParseInitialCluster(cluster); err != nil {
 		return fmt.Errorf("discovered cluster %q: %w", cluster, err)
+	}
+	// Kept before anything else goes into the data dir (see Discovered).
+	if err := storage.SaveDiscovered(s.cfg.Dir, cluster, token); err != nil {
+		return err
 	}
 	s.cfg.InitialCluster, s.cfg.InitialClusterToken = cluster, token
 	s.lg.Info("discovered the initial cluster", "initial-cluster", cluster)

@@ -55,6 +55,10 @@ type Server struct {
 	metricsMuxes []*connMux
 	metricsHTTP  *http.Server
 
+	// noBootstrap: discovery was skipped for a dir with data, which must
+	// then hold a member (server.Config.NoBootstrap).
+	noBootstrap bool
+
 	ready   chan struct{}
 	closing chan struct{} // closed when Close begins
 	errc    chan error
@@ -116,6 +120,7 @@ func (s *Server) start() error {
 		InitialCluster:          cluster,
 		InitialClusterToken:     s.cfg.InitialClusterToken,
 		InitialClusterState:     s.cfg.InitialClusterState,
+		NoBootstrap:             s.noBootstrap,
 		SnapshotCount:           s.cfg.SnapshotCount,
 		LiveCacheBytes:          s.cfg.LiveCacheBytes,
 		CatchUpEntries:          s.cfg.SnapshotCatchUpEntries,

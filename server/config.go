@@ -26,6 +26,11 @@ type Config struct {
 	// InitialClusterState is "new" (bootstrap with InitialCluster) or
 	// "existing" (join a running cluster).
 	InitialClusterState string
+	// NoBootstrap refuses to bootstrap or join: the data dir must hold a
+	// member already (embed sets it when discovery is skipped because the
+	// dir has data, so a dir without a stored membership is an error, not
+	// a one-member cluster).
+	NoBootstrap bool
 	// SnapshotCount is the number of applied entries between Raft log compactions.
 	SnapshotCount uint64
 	// LiveCacheBytes bounds the store's cache of live records' metadata

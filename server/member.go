@@ -110,7 +110,10 @@ func New(cfg Config) (*Member, error) {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	eng, err := storage.Open(cfg.Dir, storage.Options{})
+	// Creating "bootstrap": the data dir is marked whole only once the
+	// membership and the Raft log are stored (see start), so a first start
+	// that stops midway is done again rather than taken for a member.
+	eng, err := storage.Open(cfg.Dir, storage.Options{Creating: "bootstrap"})
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +148,9 @@ func New(cfg Config) (*Member, error) {
 func (m *Member) start() error {
 	cluster, err := membership.Load(m.eng.DB)
 	var current []membership.Member
+	if errors.Is(err, membership.ErrNotBootstrapped) && m.cfg.NoBootstrap {
+		return fmt.Errorf("%s holds no membership but is marked as a member's data dir (a first start stopped midway?); refusing to bootstrap a new cluster in it: remove it to bootstrap again", m.cfg.Dir)
+	}
 	if errors.Is(err, membership.ErrNotBootstrapped) && m.cfg.InitialClusterState == "existing" {
 		cluster, current, err = m.join()
 		if err != nil {
@@ -170,7 +176,8 @@ func (m *Member) start() error {
 		return err
 	} else {
 		m.restarted = true
-		m.lg.Info("restarting member", "cluster-id", fmt.Sprintf("%x", cluster.ID), "member-id", fmt.Sprintf("%x", cluster.LocalID))
+		m.lg.Info("restarting member", "cluster-id", fmt.Sprintf("%x", cluster.ID), "member-id", fmt.Sprintf("%x", cluster.LocalID),
+			"state-open", m.eng.Recovery.Took.String(), "state-log-bytes", m.eng.Recovery.LogBytes)
 	}
 	m.cluster = cluster
 	m.ids.init(cluster.LocalID, time.Now())
@@ -258,6 +265,10 @@ func (m *Member) start() error {
 		},
 	})
 	if err != nil {
+		return err
+	}
+	// The membership and the Raft log are durable: the dir is a member.
+	if err := m.eng.Complete(); err != nil {
 		return err
 	}
 	// Peers only after the node: their streams report to it.

@@ -36,6 +36,16 @@ var ErrForeignDataDir = errors.New("storage: data dir was not written by cairn")
 
 // Options tune the engine. The zero value is valid.
 type Options struct {
+	// Creating names what creates a new data dir ("bootstrap" for a member's
+	// first start, "restore" for a snapshot restore). Open then writes the
+	// marker first, saying the dir is incomplete, and Complete clears that
+	// once the dir holds a whole member: a crash in between leaves a dir
+	// that HasData does not count as a member and that only a "bootstrap"
+	// may resume (it is deterministic, or uses the cluster SaveDiscovered
+	// kept); any other incomplete dir is refused with ErrIncomplete.
+	// "" writes a complete marker once Pebble is open (tests, tools).
+	Creating string
+
 	// CacheBytes is the block cache size in bytes. Default 64 MiB.
 	CacheBytes int64
 	// MemTableBytes is the memtable size in bytes. Default 4 MiB (Pebble's
@@ -61,6 +71,10 @@ type Engine struct {
 	opts *pebble.Options // for writing sstables the DB can ingest
 	// format is the data dir's format version as found at Open.
 	format int
+	// incomplete is what created the dir, until Complete.
+	incomplete string
+	// Recovery is what opening Pebble took (for the restart log line).
+	Recovery Recovery
 
 	// corrupt is closed, and corruptErr set, when Pebble reports on-disk
 	// corruption: the member must stop rather than serve or apply from
@@ -77,25 +91,64 @@ type Engine struct {
 	}
 }
 
+// Recovery says what Open spent on Pebble: the size of its log files
+// that were present (an upper bound on what it replayed: it replays those
+// not yet flushed, and flushes them before it returns) and the time
+// pebble.Open took.
+type Recovery struct {
+	LogBytes int64
+	Took     time.Duration
+}
+
 // sizeRefresh is how stale the cached size may be.
 const sizeRefresh = time.Second
 
 type marker struct {
 	Program string `json:"program"`
 	Format  int    `json:"format"`
+	// Incomplete names the operation creating the dir (Options.Creating)
+	// until it finished; "" for a whole member.
+	Incomplete string `json:"incomplete,omitempty"`
+	// InitialCluster and InitialClusterToken are the cluster a member's
+	// discovery found (SaveDiscovered), kept for a first start that stops
+	// before its membership is stored.
+	InitialCluster      string `json:"initial-cluster,omitempty"`
+	InitialClusterToken string `json:"initial-cluster-token,omitempty"`
 }
+
+// ErrIncomplete is returned by Open for a data dir whose creation (a
+// snapshot restore, a first start) stopped midway and cannot be resumed.
+var ErrIncomplete = errors.New("storage: data dir is incomplete")
+
+// creatingBootstrap is the Options.Creating of a member's first start.
+const creatingBootstrap = "bootstrap"
 
 // Open opens (or creates) the data directory dir. It returns
 // ErrForeignDataDir for a directory that has content but was not written by
 // Cairn, and an error naming the file for a corrupt one.
 func Open(dir string, opts Options) (*Engine, error) {
-	fresh, format, err := checkDataDir(dir)
+	fresh, m, err := checkDataDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	if fresh {
+	format := m.Format
+	if m.Incomplete != "" {
+		if m.Incomplete != creatingBootstrap || opts.Creating != creatingBootstrap {
+			return nil, incompleteErr(dir, m.Incomplete)
+		}
+		// A first start that stopped before its member was whole:
+		// bootstrapping again is deterministic (same flags, or the
+		// cluster discovery found, kept in the marker).
+		fresh = true
+	} else if fresh {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("storage: create data dir: %w", err)
+		}
+		if opts.Creating != "" {
+			if err := writeMarker(dir, marker{Incomplete: opts.Creating}); err != nil {
+				return nil, err
+			}
+			m.Incomplete = opts.Creating
 		}
 	}
 	if opts.CacheBytes == 0 {
@@ -106,7 +159,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 	}
 	cache := pebble.NewCache(opts.CacheBytes)
 	defer cache.Unref()
-	e := &Engine{dir: dir, format: format, corrupt: make(chan struct{})}
+	e := &Engine{dir: dir, format: format, incomplete: m.Incomplete, corrupt: make(chan struct{})}
 	if fresh {
 		e.format = formatVersion
 	}
@@ -155,20 +208,29 @@ func Open(dir string, opts Options) (*Engine, error) {
 		po.L0StopWritesThreshold = 1 << 30
 	}
 	po.EnsureDefaults()
-	if !fresh {
-		if err := checkManifests(filepath.Join(dir, dbDir)); err != nil {
-			return nil, err
+	gate := newOpenGate()
+	po.Experimental.CompactionScheduler = gate
+	if err := checkManifests(filepath.Join(dir, dbDir)); err != nil {
+		return nil, err
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, dbDir, "*.log"))
+	for _, l := range logs {
+		if st, err := os.Stat(l); err == nil {
+			e.Recovery.LogBytes += st.Size()
 		}
 	}
+	t0 := time.Now()
 	db, err := pebble.Open(filepath.Join(dir, dbDir), po)
+	e.Recovery.Took = time.Since(t0)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", filepath.Join(dir, dbDir), err)
 	}
-	if fresh {
+	gate.open()
+	if fresh && e.incomplete == "" {
 		// The marker goes last: a directory without it is not ours, and a
 		// crash before this point leaves a directory the next Open refuses
 		// only if something else wrote into it.
-		if err := writeMarker(dir); err != nil {
+		if err := writeMarker(dir, marker{}); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -205,22 +267,90 @@ func (e *Engine) LegacyRaftLog() bool { return e.format == formatLegacyRaftLog }
 // UpgradeFormat records that the data dir is in the current format (the
 // Raft log has moved out of Pebble).
 func (e *Engine) UpgradeFormat() error {
-	if err := writeMarker(e.dir); err != nil {
+	if err := writeMarker(e.dir, marker{Incomplete: e.incomplete}); err != nil {
 		return err
 	}
 	e.format = formatVersion
 	return nil
 }
 
+// Complete marks a data dir opened with Options.Creating as whole (its
+// member's membership stored, or its restore written and synced); a no-op
+// for a dir that already was.
+func (e *Engine) Complete() error {
+	if e.incomplete == "" {
+		return nil
+	}
+	if err := writeMarker(e.dir, marker{}); err != nil {
+		return err
+	}
+	e.incomplete = ""
+	return nil
+}
+
+func incompleteErr(dir, what string) error {
+	how := "its creation"
+	switch what {
+	case "restore":
+		how = "a snapshot restore (or migrate)"
+	case creatingBootstrap:
+		how = "a member's first start"
+	}
+	return fmt.Errorf("%w: %s was left by %s that stopped before it finished; remove the directory and run it again", ErrIncomplete, dir, how)
+}
+
+// SaveDiscovered records, before a member's first start opens its data
+// dir, the initial cluster and token that discovery found (etcd's
+// --initial-cluster and --initial-cluster-token forms), so that a start
+// that stops before its membership is stored bootstraps the same cluster
+// again rather than run discovery a second time (where its own
+// registration makes it a duplicate). It creates dir; dir must be new or a
+// first start's leftover, else it returns Open's error.
+func SaveDiscovered(dir, initialCluster, token string) error {
+	fresh, m, err := checkDataDir(dir)
+	if err != nil {
+		return err
+	}
+	if !fresh && m.Incomplete != creatingBootstrap {
+		if m.Incomplete != "" {
+			return incompleteErr(dir, m.Incomplete)
+		}
+		return fmt.Errorf("storage: %s already holds a member", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("storage: create data dir: %w", err)
+	}
+	return writeMarker(dir, marker{Incomplete: creatingBootstrap, InitialCluster: initialCluster, InitialClusterToken: token})
+}
+
+// Discovered returns what SaveDiscovered kept in dir, if dir is a first
+// start's leftover that has it (ok false otherwise). It returns Open's
+// error for a foreign dir or one another operation left incomplete.
+func Discovered(dir string) (initialCluster, token string, ok bool, err error) {
+	_, m, err := checkDataDir(dir)
+	if err != nil {
+		return "", "", false, err
+	}
+	switch m.Incomplete {
+	case "":
+		return "", "", false, nil
+	case creatingBootstrap:
+		return m.InitialCluster, m.InitialClusterToken, m.InitialCluster != "", nil
+	default:
+		return "", "", false, incompleteErr(dir, m.Incomplete)
+	}
+}
+
 // checkDataDir reports whether dir is new (absent, empty, or holding only a
-// half-created Cairn db) and refuses foreign or corrupt directories.
-func checkDataDir(dir string) (fresh bool, format int, err error) {
+// half-created Cairn db) and refuses foreign or corrupt directories. m is
+// the marker, if there is one.
+func checkDataDir(dir string) (fresh bool, m marker, err error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return true, 0, nil
+		return true, m, nil
 	}
 	if err != nil {
-		return false, 0, fmt.Errorf("storage: read data dir: %w", err)
+		return false, m, fmt.Errorf("storage: read data dir: %w", err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, markerFile))
 	if errors.Is(err, os.ErrNotExist) {
@@ -229,29 +359,28 @@ func checkDataDir(dir string) (fresh bool, format int, err error) {
 			// --peer-auto-tls generate before the first start, as etcd's.
 			if e.Name() != dbDir && e.Name() != WALDirName && e.Name() != "fixtures" {
 				if e.Name() == "member" {
-					return false, 0, fmt.Errorf("%w: %s holds an etcd data dir (member/); cairn does not read etcd's files", ErrForeignDataDir, dir)
+					return false, m, fmt.Errorf("%w: %s holds an etcd data dir (member/); cairn does not read etcd's files", ErrForeignDataDir, dir)
 				}
-				return false, 0, fmt.Errorf("%w: %s is not empty and has no %s", ErrForeignDataDir, dir, markerFile)
+				return false, m, fmt.Errorf("%w: %s is not empty and has no %s", ErrForeignDataDir, dir, markerFile)
 			}
 		}
 		// Only a db dir and no marker: a first start that crashed midway,
 		// if the db dir holds nothing but Pebble's own files.
 		if err := checkPebbleOnly(filepath.Join(dir, dbDir)); err != nil {
-			return false, 0, fmt.Errorf("%w: %s has no %s and %v", ErrForeignDataDir, dir, markerFile, err)
+			return false, m, fmt.Errorf("%w: %s has no %s and %v", ErrForeignDataDir, dir, markerFile, err)
 		}
-		return true, 0, nil
+		return true, m, nil
 	}
 	if err != nil {
-		return false, 0, fmt.Errorf("storage: read %s: %w", markerFile, err)
+		return false, m, fmt.Errorf("storage: read %s: %w", markerFile, err)
 	}
-	var m marker
 	if err := json.Unmarshal(b, &m); err != nil || m.Program != "cairn" {
-		return false, 0, fmt.Errorf("%w: %s is corrupt or foreign", ErrForeignDataDir, filepath.Join(dir, markerFile))
+		return false, m, fmt.Errorf("%w: %s is corrupt or foreign", ErrForeignDataDir, filepath.Join(dir, markerFile))
 	}
 	if m.Format != formatVersion && m.Format != formatLegacyRaftLog {
-		return false, 0, fmt.Errorf("storage: data dir format %d is not supported (want %d or %d)", m.Format, formatLegacyRaftLog, formatVersion)
+		return false, m, fmt.Errorf("storage: data dir format %d is not supported (want %d or %d)", m.Format, formatLegacyRaftLog, formatVersion)
 	}
-	return false, m.Format, nil
+	return false, m, nil
 }
 
 // WALDirName is the Raft write-ahead log's directory inside a data dir,
@@ -259,11 +388,13 @@ func checkDataDir(dir string) (fresh bool, format int, err error) {
 const WALDirName = "wal"
 
 // checkManifests reads every Pebble MANIFEST in dir and fails if one is
-// damaged before its end. Pebble takes the first bad record of a MANIFEST
-// for its end (a torn write), which after damage in the middle silently
-// drops tables that later records still count on (issue 15's fault
-// injection found 2,286 of 4,019 acknowledged writes gone). A torn write
-// leaves nothing valid after the bad chunk; damage does.
+// damaged. Pebble takes the first bad record of a MANIFEST for its end (a
+// torn write), which after damage in the middle silently drops tables that
+// later records still count on (issue 15's fault injection found 2,286 of
+// 4,019 acknowledged writes gone), and after damage to the last record
+// drops that edit (a flush whose log is deleted: its writes). A torn write
+// leaves nothing valid after the bad chunk and ends the file early or in
+// zeros (tornAt); damage does not.
 func checkManifests(dir string) error {
 	names, err := filepath.Glob(filepath.Join(dir, "MANIFEST-*"))
 	if err != nil {
@@ -275,7 +406,7 @@ func checkManifests(dir string) error {
 			return fmt.Errorf("storage: %w", err)
 		}
 		if off, ok := manifestDamage(b); !ok {
-			return fmt.Errorf("storage: %s is corrupt at offset %d, with valid records after the damage; refusing to start: restore this member from a peer or a backup",
+			return fmt.Errorf("storage: %s is corrupt at offset %d (a record that fails its checksum and is no torn write); refusing to start: restore this member from a peer or a backup",
 				name, off)
 		}
 	}
@@ -311,9 +442,50 @@ func manifestDamage(b []byte) (int64, bool) {
 				return int64(off), false
 			}
 		}
-		return int64(off), true
+		return int64(off), tornAt(b, off)
 	}
 	return 0, true
+}
+
+// sectorSize is the unit a torn write leaves unwritten, as etcd's WAL
+// decoder assumes (its minSectorSize).
+const sectorSize = 512
+
+// tornAt reports whether the bad final chunk at off looks like a write a
+// crash cut short rather than damage, by etcd's rule for its WAL's last
+// record (decoder.isTornEntry): an append cut short either ends the file
+// before the chunk's end, or leaves whole sectors unwritten, which read
+// as zeros. So the chunk is torn if the file ends inside it, or if from
+// its start, its payload's start or a sector boundary inside it to the
+// end of the file every byte is zero. Bytes that are neither (a full-length chunk with a
+// bad checksum and no zero tail) are damage: Pebble would drop that
+// version edit, and with it a flush whose log is gone.
+func tornAt(b []byte, off int) bool {
+	if off+recHeaderSize > len(b) {
+		return true
+	}
+	end := off + recHeaderSize + int(binary.LittleEndian.Uint16(b[off+4:]))
+	if end > len(b) {
+		return true
+	}
+	if allZero(b[off:]) || allZero(b[off+recHeaderSize:]) {
+		return true
+	}
+	for s := (off/sectorSize + 1) * sectorSize; s < end; s += sectorSize {
+		if allZero(b[s:]) {
+			return true
+		}
+	}
+	return false
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // chunkAt reports whether a valid chunk starts at off, and where it ends.
@@ -353,8 +525,11 @@ func checkPebbleOnly(dir string) error {
 	return nil
 }
 
-func writeMarker(dir string) error {
-	b, _ := json.Marshal(marker{Program: "cairn", Format: formatVersion})
+// writeMarker replaces dir's marker with m (program and format filled in),
+// atomically and durably.
+func writeMarker(dir string, m marker) error {
+	m.Program, m.Format = "cairn", formatVersion
+	b, _ := json.Marshal(m)
 	tmp := filepath.Join(dir, markerFile+".tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -489,10 +664,11 @@ func (e *Engine) WriteReserve() int64 {
 	return 2*(mt+mt/10) + mt + 16<<20
 }
 
-// HasData reports whether dir is a Cairn data dir that has been opened
-// before (it holds the marker file Open writes): a member with data
-// restarts rather than bootstraps, and skips discovery.
+// HasData reports whether dir is a whole Cairn data dir: it holds the
+// marker file Open writes, and nothing left it incomplete (see
+// Options.Creating). A member with data restarts rather than bootstraps,
+// and skips discovery.
 func HasData(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, markerFile))
-	return err == nil
+	fresh, m, err := checkDataDir(dir)
+	return err == nil && !fresh && m.Incomplete == ""
 }

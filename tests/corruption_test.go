@@ -65,6 +65,7 @@ func TestDamagedDataDir(t *testing.T) {
 		{"wal newest segment deleted", deleteNewest, false},
 		{"sstable block corrupted", corruptSSTable, false},
 		{"pebble MANIFEST corrupted", corruptManifest, false},
+		{"pebble MANIFEST last record corrupted", corruptManifestLast, false},
 		{"pebble log garbage mid-file", garbagePebbleLog, true},
 	}
 	for _, tc := range cases {
@@ -73,6 +74,16 @@ func TestDamagedDataDir(t *testing.T) {
 			m.dataDir = filepath.Join(t.TempDir(), "data")
 			copyDir(t, src.dataDir, m.dataDir)
 			t.Logf("damage: %s", tc.damage(t, m.dataDir, rng))
+			if tc.name == "pebble MANIFEST last record corrupted" {
+				// Pebble would take it for a torn write and drop the
+				// edit: storage.Open must refuse it.
+				p := startCairn(t, m.args()...)
+				if code := p.wait(t); code == 0 || !strings.Contains(p.stderr.String(), "is corrupt at offset") {
+					t.Fatalf("exit status %d, want a refusal naming the MANIFEST; stderr:\n%s", code, p.stderr)
+				}
+				t.Logf("refused to start: %s", lastErrorLine(p.stderr.String()))
+				return
+			}
 			checkRestart(t, &m, acked, tc.mustStart)
 		})
 	}
@@ -432,8 +443,7 @@ func corruptSSTable(t *testing.T, dir string, rng *rand.Rand) string {
 }
 
 // corruptManifest damages a record of Pebble's MANIFEST that has records
-// after it. (Damage to the last record cannot be told from a write torn by
-// a crash, and Pebble drops it: docs/storage.md lists that limit.)
+// after it (corruptManifestLast damages the last one).
 func corruptManifest(t *testing.T, dir string, rng *rand.Rand) string {
 	path := largestFile(t, filepath.Join(dir, "db", "MANIFEST-*"))
 	b, err := os.ReadFile(path)
@@ -459,6 +469,36 @@ func corruptManifest(t *testing.T, dir string, rng *rand.Rand) string {
 	off := int64(c[0] + 7 + rng.IntN(max(1, c[1]-c[0]-7)))
 	overwrite(t, path, off, randomBytes(rng, 8))
 	return fmt.Sprintf("8 random bytes at offset %d of %s (%d bytes, record %d..%d of %d records)", off, filepath.Base(path), len(b), c[0], c[1], len(chunks))
+}
+
+// corruptManifestLast overwrites the last bytes of the newest MANIFEST's
+// last record with non-zero bytes: a record of full length that fails its
+// checksum, which no torn write leaves (storage's tornAt).
+func corruptManifestLast(t *testing.T, dir string, rng *rand.Rand) string {
+	path := largestFile(t, filepath.Join(dir, "db", "MANIFEST-*"))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := -1
+	for off := 0; off+7 <= len(b); {
+		if blockEnd := (off/(32<<10) + 1) * (32 << 10); blockEnd-off < 7 {
+			off = blockEnd
+			continue
+		}
+		last = off
+		off += 7 + int(binary.LittleEndian.Uint16(b[off+4:]))
+	}
+	if last < 0 || len(b)-last < 8 {
+		t.Skipf("%s has no last record with a payload (%d bytes)", path, len(b))
+	}
+	n := min(8, len(b)-last-7)
+	junk := make([]byte, n)
+	for i := range junk {
+		junk[i] = byte(1 + rng.IntN(255))
+	}
+	overwrite(t, path, int64(len(b)-n), junk)
+	return fmt.Sprintf("%d non-zero random bytes at the end of %s (%d bytes; last record at %d)", n, filepath.Base(path), len(b), last)
 }
 
 // garbagePebbleLog is the damage issue 15 was found with: 256 bytes of
