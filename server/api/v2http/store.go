@@ -83,6 +83,24 @@ func prefixes(p string) []string {
 // --max-txn-ops (128); deeper paths read the rest at the same revision.
 const maxReadOps = 100
 
+// readExisting reads the tree around p and returns the existing node at p,
+// for the writes that change a node in place (update, compare-and-swap,
+// delete): the root is read-only (error 107), a missing node is error 100.
+func (st *store) readExisting(ctx context.Context, c Client, p string, serializable bool) (*snap, *inode, error) {
+	s, err := st.read(ctx, c, p, serializable)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p == "/" {
+		return nil, nil, newError(ecodeRootROnly, "/", s.rev)
+	}
+	n, err := s.walk(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, n, nil
+}
+
 // read reads actKey and the file and directory keys of p and of every
 // directory above it, at one revision.
 func (st *store) read(ctx context.Context, c Client, p string, serializable bool) (*snap, error) {
@@ -543,14 +561,7 @@ func (st *store) Update(ctx context.Context, c Client, p string, value string, t
 	}
 	defer func() { st.release(c, o, err) }()
 	return st.write(ctx, func(serializable bool) (*Event, int64, error) {
-		s, err := st.read(ctx, c, p, serializable)
-		if err != nil {
-			return nil, 0, err
-		}
-		if p == "/" {
-			return nil, 0, newError(ecodeRootROnly, "/", s.rev)
-		}
-		n, err := s.walk(p)
+		s, n, err := st.readExisting(ctx, c, p, serializable)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -606,14 +617,7 @@ func (st *store) CompareAndSwap(ctx context.Context, c Client, p, prevValue stri
 	}
 	defer func() { st.release(c, o, err) }()
 	return st.write(ctx, func(serializable bool) (*Event, int64, error) {
-		s, err := st.read(ctx, c, p, serializable)
-		if err != nil {
-			return nil, 0, err
-		}
-		if p == "/" {
-			return nil, 0, newError(ecodeRootROnly, "/", s.rev)
-		}
-		n, err := s.walk(p)
+		s, n, err := st.readExisting(ctx, c, p, serializable)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -645,14 +649,7 @@ func (st *store) Delete(ctx context.Context, c Client, p string, dir, recursive 
 		dir = true
 	}
 	return st.write(ctx, func(serializable bool) (*Event, int64, error) {
-		s, err := st.read(ctx, c, p, serializable)
-		if err != nil {
-			return nil, 0, err
-		}
-		if p == "/" {
-			return nil, 0, newError(ecodeRootROnly, "/", s.rev)
-		}
-		n, err := s.walk(p)
+		s, n, err := st.readExisting(ctx, c, p, serializable)
 		if err != nil {
 			return nil, 0, err
 		}
