@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -150,21 +151,7 @@ func benchAuthPut(b *testing.B, hammer bool) {
 		}
 		time.Sleep(500 * time.Millisecond) // let the hammering start
 	}
-	var next, conn atomic.Int64
-	ctx := context.Background()
-	b.ReportAllocs()
-	setParallelism(b)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		cli := clis[int(conn.Add(1))%len(clis)]
-		for pb.Next() {
-			if _, err := cli.Put(ctx, putKey(next.Add(1)), value); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	reportOps(b)
+	runParallelPuts(b, clis)
 	b.StopTimer()
 	close(stop)
 	wg.Wait()
@@ -179,23 +166,18 @@ func benchAuthPut(b *testing.B, hammer bool) {
 func BenchmarkAuthRangeSerializableParallel(b *testing.B) {
 	clis, _ := authClients(b)
 	authRangeKeys.Do(func() { rangeKeysAuth(b, clis[0]) })
-	var next, conn atomic.Int64
 	ctx := context.Background()
-	b.ReportAllocs()
-	setParallelism(b)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		cli := clis[int(conn.Add(1))%len(clis)]
-		for pb.Next() {
-			key := rangeKey(next.Add(1))
-			resp, err := cli.Get(ctx, key, clientv3.WithSerializable())
-			if err != nil || len(resp.Kvs) != 1 {
-				b.Errorf("get %s: %v", key, err)
-				return
-			}
+	runParallel(b, clis, func(cli *clientv3.Client, i int64) error {
+		key := rangeKey(i)
+		resp, err := cli.Get(ctx, key, clientv3.WithSerializable())
+		if err != nil {
+			return fmt.Errorf("get %s: %v", key, err)
 		}
+		if len(resp.Kvs) != 1 {
+			return fmt.Errorf("get %s: %d keys, want 1", key, len(resp.Kvs))
+		}
+		return nil
 	})
-	reportOps(b)
 }
 
 var authRangeKeys sync.Once

@@ -44,16 +44,31 @@ func BenchmarkPutSerial(b *testing.B) {
 // BenchmarkPutParallel: many concurrent puts over many connections,
 // sequential keys (etcd's c100x1000).
 func BenchmarkPutParallel(b *testing.B) {
-	clis := clients(b, parallelConns)
-	var next, conn atomic.Int64
+	runParallelPuts(b, clients(b, parallelConns))
+}
+
+// runParallelPuts runs b.N puts of sequential keys over clis, about
+// parallelClients at a time, and reports ops/s.
+func runParallelPuts(b *testing.B, clis []*clientv3.Client) {
 	ctx := context.Background()
+	runParallel(b, clis, func(cli *clientv3.Client, i int64) error {
+		_, err := cli.Put(ctx, putKey(i), value)
+		return err
+	})
+}
+
+// runParallel runs op b.N times, about parallelClients goroutines at a
+// time, each on one of clis in turn, with i counting up from 1 across all
+// of them; it stops a goroutine at its first error, and reports ops/s.
+func runParallel(b *testing.B, clis []*clientv3.Client, op func(cli *clientv3.Client, i int64) error) {
+	var next, conn atomic.Int64
 	b.ReportAllocs()
 	setParallelism(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		cli := clis[int(conn.Add(1))%len(clis)]
 		for pb.Next() {
-			if _, err := cli.Put(ctx, putKey(next.Add(1)), value); err != nil {
+			if err := op(cli, next.Add(1)); err != nil {
 				b.Error(err)
 				return
 			}
@@ -135,36 +150,26 @@ func benchRangeSerial(b *testing.B, serializable bool) {
 func benchRangeParallel(b *testing.B, serializable, prefix bool) {
 	clis := clients(b, parallelConns)
 	rangeKeys(b, clis[0])
-	var next, conn atomic.Int64
 	ctx := context.Background()
 	opts := readOpts(serializable, prefix)
 	want := 1
 	if prefix {
 		want = rangePerPref
 	}
-	b.ReportAllocs()
-	setParallelism(b)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		cli := clis[int(conn.Add(1))%len(clis)]
-		for pb.Next() {
-			i := next.Add(1)
-			key := rangeKey(i)
-			if prefix {
-				key = rangePrefix(i)
-			}
-			resp, err := cli.Get(ctx, key, opts...)
-			if err != nil {
-				b.Errorf("get %s: %v", key, err)
-				return
-			}
-			if len(resp.Kvs) != want {
-				b.Errorf("get %s: %d keys, want %d", key, len(resp.Kvs), want)
-				return
-			}
+	runParallel(b, clis, func(cli *clientv3.Client, i int64) error {
+		key := rangeKey(i)
+		if prefix {
+			key = rangePrefix(i)
 		}
+		resp, err := cli.Get(ctx, key, opts...)
+		if err != nil {
+			return fmt.Errorf("get %s: %v", key, err)
+		}
+		if len(resp.Kvs) != want {
+			return fmt.Errorf("get %s: %d keys, want %d", key, len(resp.Kvs), want)
+		}
+		return nil
 	})
-	reportOps(b)
 }
 
 // BenchmarkRangeLinearizable: one client reads one key at a time; each
