@@ -9,15 +9,16 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// TestDamagedManifestRefused: damage in the middle of Pebble's MANIFEST,
-// which Pebble would take for its end, stops Open; a torn tail does not.
-func TestDamagedManifestRefused(t *testing.T) {
-	dir := t.TempDir()
+// flushedManifest makes a store in dir with n keys, each flushed on its own
+// (one MANIFEST record per flush), closes it, and returns the path and
+// bytes of its only MANIFEST.
+func flushedManifest(t *testing.T, dir string, n int) (string, []byte) {
+	t.Helper()
 	e, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 5 {
+	for i := range n {
 		if err := e.DB.Set([]byte{'k', byte(i)}, []byte("v"), pebble.Sync); err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +31,18 @@ func TestDamagedManifestRefused(t *testing.T) {
 	if len(names) != 1 {
 		t.Fatalf("manifests: %v", names)
 	}
-	b, _ := os.ReadFile(names[0])
+	b, err := os.ReadFile(names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names[0], b
+}
+
+// TestDamagedManifestRefused: damage in the middle of Pebble's MANIFEST,
+// which Pebble would take for its end, stops Open; a torn tail does not.
+func TestDamagedManifestRefused(t *testing.T) {
+	dir := t.TempDir()
+	manifest, b := flushedManifest(t, dir, 5)
 	if ok, end := chunkAt(b, 0); !ok || end < 8 {
 		t.Fatalf("no chunk at the start of a MANIFEST: % x", b[:16])
 	}
@@ -43,7 +55,7 @@ func TestDamagedManifestRefused(t *testing.T) {
 	}
 	bad := append([]byte(nil), b...)
 	copy(bad[len(b)/3:], "garbage-garbage-garbage")
-	if err := os.WriteFile(names[0], bad, 0o600); err != nil {
+	if err := os.WriteFile(manifest, bad, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "corrupt") {
@@ -56,25 +68,7 @@ func TestDamagedManifestRefused(t *testing.T) {
 // leaves zeroed sectors): a full-length record with a bad checksum and no
 // zero tail is refused; a cut or zero-filled tail is not.
 func TestManifestLastRecord(t *testing.T) {
-	dir := t.TempDir()
-	e, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		if err := e.DB.Set([]byte{'k', byte(i)}, []byte("v"), pebble.Sync); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.DB.Flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e.Close()
-	names, _ := filepath.Glob(filepath.Join(dir, dbDir, "MANIFEST-*"))
-	if len(names) != 1 {
-		t.Fatalf("manifests: %v", names)
-	}
-	b, _ := os.ReadFile(names[0])
+	_, b := flushedManifest(t, t.TempDir(), 3)
 	last := 0
 	for off := 0; off < len(b); {
 		ok, end := chunkAt(b, off)
