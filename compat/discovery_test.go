@@ -79,6 +79,36 @@ func etcdDiscoveryError(t *testing.T, name, endpoint, token string, opts ...func
 	return err.Error()
 }
 
+// startCairnsTogether starts three Cairn members c1, c2, c3 with the
+// configs cfg gives, all at once (each Start returns only once the
+// discovered cluster runs), and closes them when the test ends.
+func startCairnsTogether(t *testing.T, cfg func(name string) cairnembed.Config) []*cairnembed.Server {
+	t.Helper()
+	var wg sync.WaitGroup
+	srvs := make([]*cairnembed.Server, 3)
+	errs := make([]error, 3)
+	for i := range srvs {
+		c := cfg(fmt.Sprintf("c%d", i+1))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			srvs[i], errs[i] = cairnembed.Start(c)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil {
+			t.Cleanup(func() { srvs[i].Close() })
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("member c%d: %v", i+1, err)
+		}
+	}
+	return srvs
+}
+
 func TestDiscoveryV3AgainstEtcd(t *testing.T) {
 	eps, cleanup := cluster.StartEtcd(t)
 	defer cleanup()
@@ -89,26 +119,9 @@ func TestDiscoveryV3AgainstEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Three Cairn members start together; each Start returns once the
-	// cluster runs.
-	var wg sync.WaitGroup
-	srvs := make([]*cairnembed.Server, 3)
-	errs := make([]error, 3)
-	for i := range srvs {
-		cfg := discoveryCairn(t, fmt.Sprintf("c%d", i+1), eps[0], token)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			srvs[i], errs[i] = cairnembed.Start(cfg)
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("member c%d: %v", i+1, err)
-		}
-		defer srvs[i].Close()
-	}
+	srvs := startCairnsTogether(t, func(name string) cairnembed.Config {
+		return discoveryCairn(t, name, eps[0], token)
+	})
 	cli, err := clientv3.New(clientv3.Config{Endpoints: srvs[0].ClientEndpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,7 @@ package compat
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,25 +29,11 @@ func TestDiscoveryV2AgainstEtcd35(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	srvs := make([]*cairnembed.Server, 3)
-	errs := make([]error, 3)
-	for i := range srvs {
-		cfg := discoveryCairn(t, fmt.Sprintf("c%d", i+1), "", "")
+	srvs := startCairnsTogether(t, func(name string) cairnembed.Config {
+		cfg := discoveryCairn(t, name, "", "")
 		cfg.Discovery = cairnembed.DiscoveryConfig{URL: durl}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			srvs[i], errs[i] = cairnembed.Start(cfg)
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("member c%d: %v", i+1, err)
-		}
-		defer srvs[i].Close()
-	}
+		return cfg
+	})
 	cli, err := clientv3.New(clientv3.Config{Endpoints: srvs[2].ClientEndpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
