@@ -167,8 +167,12 @@ func (a *Applier) applyRequest(ctx context.Context, wb *mvcc.Batch, req *pb.Inte
 		if isAuthRequest(req) {
 			return a.applyAuth(wb, req, ai, index)
 		}
-		if err := a.checkWriteAuth(wb.Pebble(), req, ai); err != nil {
-			return Result{Err: err}
+		// With auth disabled every check passes: skip them, so that a put
+		// on a lease does not read the lease's keys in the apply loop.
+		if a.Auth.IsAuthEnabled() {
+			if err := a.checkWriteAuth(wb.Pebble(), req, ai); err != nil {
+				return Result{Err: err}
+			}
 		}
 	}
 	switch {
